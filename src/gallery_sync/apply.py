@@ -1,0 +1,108 @@
+"""Runs a Plan against a Gallery, asset by asset; one asset's failure stops that asset only."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gallery_sync.diagnostics import Diagnostic
+from gallery_sync.errors import GalleryRefusal, GallerySyncError
+from gallery_sync.gallery import Gallery, WriteRequest
+from gallery_sync.plan import AssetPlan, Plan
+
+
+class Outcome(str, enum.Enum):
+    APPLIED = "applied"
+    FAILED = "failed"
+    NOT_TRIED = "not tried"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetResult:
+    id: str
+    outcome: Outcome
+    diagnostics: tuple[Diagnostic, ...] = ()
+    revision: int | None = None
+
+
+@dataclass(slots=True)
+class ApplyReport:
+    results: list[AssetResult] = field(default_factory=list)
+
+    def of(self, outcome: Outcome) -> list[AssetResult]:
+        return [r for r in self.results if r.outcome is outcome]
+
+    @property
+    def ok(self) -> bool:
+        return all(r.outcome is Outcome.APPLIED for r in self.results)
+
+
+Progress = Callable[[AssetPlan, AssetResult], None]
+
+
+def apply_plan(
+    plan: Plan, gallery: Gallery, *, message: str = "", progress: Progress | None = None
+) -> ApplyReport:
+    """Write each changed asset atomically, in asset-id order; never stop at one failure."""
+    if plan.has_errors:
+        raise GallerySyncError("the plan has errors; fix them and plan again")
+    report = ApplyReport()
+    covers = _read_covers(plan)
+    plan_hash = plan.digest()
+    changed = plan.changed
+    try:
+        for asset in changed:
+            request = WriteRequest(
+                account=plan.publisher,
+                asset_id=asset.id,
+                expected_revision=asset.revision,
+                operations=asset.operations,
+                accepted_agreements=frozenset(plan.accepted_agreements),
+                plan_hash=plan_hash,
+                message=message,
+                covers={sha: covers[sha] for sha in _covers_of(asset) if sha in covers},
+            )
+            try:
+                revision = gallery.write_asset(request)
+                result = AssetResult(asset.id, Outcome.APPLIED, revision=revision)
+            except GalleryRefusal as refusal:
+                result = AssetResult(asset.id, Outcome.FAILED, tuple(refusal.diagnostics))
+            report.results.append(result)
+            if progress:
+                progress(asset, result)
+    finally:
+        # Interrupted (Ctrl-C): what was not reached is reported as not tried.
+        report.results += [
+            AssetResult(a.id, Outcome.NOT_TRIED) for a in changed[len(report.results) :]
+        ]
+    return report
+
+
+def _covers_of(asset: AssetPlan) -> set[str]:
+    shas = set()
+    for op in asset.operations:
+        if isinstance(op.value, dict) and isinstance(op.value.get("cover"), str):
+            shas.add(op.value["cover"])
+    return shas
+
+
+def _read_covers(plan: Plan) -> dict[str, bytes]:
+    wanted = set().union(*(_covers_of(a) for a in plan.changed)) if plan.changed else set()
+    out = {}
+    for sha in wanted:
+        path = plan.covers.get(sha)
+        if path is None:
+            continue
+        try:
+            data = Path(path).read_bytes()
+        except OSError as exc:
+            raise GallerySyncError(f"cannot read cover image {path}: {exc.strerror}") from exc
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise GallerySyncError(
+                f"cover image {path} changed since the plan was made; plan again"
+            )
+        out[sha] = data
+    return out

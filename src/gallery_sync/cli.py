@@ -1,0 +1,377 @@
+"""The command line: parse, build, run, and map results to the exit codes of SPEC section 4."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from gallery_sync import __version__
+from gallery_sync.errors import GalleryRefusal, GallerySyncError, UsageError
+
+EXIT_OK, EXIT_ERROR, EXIT_CHANGES = 0, 1, 2
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _color() -> bool | None:
+    """Colours on a TTY, never with NO_COLOR (https://no-color.org)."""
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def echo(text: str, *, err: bool = False, nl: bool = False) -> None:
+    click.echo(text, err=err, nl=nl, color=_color())
+
+
+def file_option(f: F) -> F:
+    return click.option(
+        "-f",
+        "--file",
+        "files",
+        multiple=True,
+        type=click.Path(),
+        help="Config file or directory of *.yaml files (repeatable). Default: gallery.yaml.",
+    )(f)
+
+
+def gallery_option(f: F) -> F:
+    return click.option(
+        "--gallery",
+        envvar="GALLERY_URL",
+        show_envvar=True,
+        help="Gallery URL: sqlite:///PATH (default sqlite:///.gallery/gallery.db).",
+    )(f)
+
+
+def _exits(f: F) -> F:
+    """Commands return their exit code; click's own exit is raised from it."""
+
+    @wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = f(*args, **kwargs)
+        if code:
+            raise SystemExit(code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="gallery-sync")
+def cli() -> None:
+    """Keep a model gallery in step with gallery.yaml: validate, plan, apply."""
+
+
+@cli.command()
+@file_option
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+@_exits
+def validate(files: tuple[str, ...], fmt: str) -> int:
+    """Check the config offline: YAML, schema, files, static rules. Exit 0 valid, 1 invalid."""
+    from gallery_sync.config import load_config
+    from gallery_sync.render import DIAGNOSTICS_RENDERERS
+
+    config = load_config(list(files) or ["gallery.yaml"])
+    echo(DIAGNOSTICS_RENDERERS[fmt](config.diagnostics))
+    return EXIT_OK if config.valid else EXIT_ERROR
+
+
+def _plan_options(f: F) -> F:
+    f = click.option("--prune", is_flag=True, help="Discontinue assets no file declares.")(f)
+    f = click.option(
+        "--target", "targets", multiple=True, metavar="ID", help="Only these assets (repeatable)."
+    )(f)
+    return f
+
+
+def _make_plan(
+    files: tuple[str, ...], gallery_url: str | None, prune: bool, targets: tuple[str, ...]
+) -> tuple[Any, Any, Any]:
+    """Load the config and the gallery, and plan; returns (config, gallery, plan or None)."""
+    from gallery_sync.config import load_config
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.plan import build_plan
+
+    config = load_config(list(files) or ["gallery.yaml"])
+    if not config.valid:
+        return config, None, None
+    gallery = open_gallery(gallery_url)
+    state = gallery.read_state()
+    unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
+    if unknown:
+        raise UsageError(f"--target {', '.join(unknown)}: no such asset in the config or gallery")
+    plan = build_plan(
+        config,
+        state,
+        gallery.catalog(),
+        gallery=gallery.url,
+        account=gallery.account(),
+        prune=prune,
+        targets=frozenset(targets),
+    )
+    return config, gallery, plan
+
+
+@cli.command()
+@file_option
+@gallery_option
+@click.option("--out", type=click.Path(dir_okay=False), help="Save the plan for `apply FILE`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json", "github"]),
+    default="text",
+    show_default=True,
+)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@_plan_options
+@_exits
+def plan(
+    files: tuple[str, ...],
+    gallery: str | None,
+    out: str | None,
+    fmt: str,
+    detailed_exitcode: bool,
+    prune: bool,
+    targets: tuple[str, ...],
+) -> int:
+    """Show what apply would change. Exit 0 ok, 1 errors, 2 changes (--detailed-exitcode)."""
+    from gallery_sync.render import DIAGNOSTICS_RENDERERS, PLAN_RENDERERS
+
+    config, _, the_plan = _make_plan(files, gallery, prune, targets)
+    if the_plan is None:
+        renderer = DIAGNOSTICS_RENDERERS.get(fmt, DIAGNOSTICS_RENDERERS["text"])
+        echo(renderer(config.diagnostics))
+        return EXIT_ERROR
+    echo(PLAN_RENDERERS[fmt](the_plan))
+    if out:
+        _save_plan(the_plan, Path(out))
+        echo(f"Saved the plan to {out}; apply it with: gallery-sync apply {out}\n", err=True)
+    if the_plan.has_errors:
+        return EXIT_ERROR
+    return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK
+
+
+def _save_plan(the_plan: Any, path: Path) -> None:
+    """Write atomically: a reader never sees half a plan file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+@cli.command()
+@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@file_option
+@gallery_option
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
+@click.option("--message", "-m", help="Recorded in the audit log (default: the git commit).")
+@_plan_options
+@_exits
+def apply(
+    planfile: str | None,
+    files: tuple[str, ...],
+    gallery: str | None,
+    auto_approve: bool,
+    message: str | None,
+    prune: bool,
+    targets: tuple[str, ...],
+) -> int:
+    """Carry out the plan (or a saved PLANFILE). Exit 0 all applied, 1 anything failed."""
+    from gallery_sync.apply import apply_plan
+    from gallery_sync.render import DIAGNOSTICS_RENDERERS
+    from gallery_sync.render.text import render_plan
+
+    if planfile:
+        the_plan, store = _load_saved_plan(Path(planfile), gallery)
+    else:
+        config, store, the_plan = _make_plan(files, gallery, prune, targets)
+        if the_plan is None:
+            echo(DIAGNOSTICS_RENDERERS["text"](config.diagnostics))
+            return EXIT_ERROR
+    echo(render_plan(the_plan))
+    if the_plan.has_errors:
+        return EXIT_ERROR
+    if not the_plan.has_changes:
+        return EXIT_OK
+    if not planfile and not auto_approve:
+        if not sys.stdin.isatty():
+            echo(
+                "error: refusing to apply without confirmation: stdin is not a terminal. "
+                "Pass --auto-approve, or save a reviewed plan with `plan --out FILE` and run "
+                "`apply FILE`.\n",
+                err=True,
+            )
+            return EXIT_ERROR
+        answer = click.prompt(
+            "Apply these changes? Only 'yes' will be accepted", default="", show_default=False
+        )
+        if answer != "yes":
+            echo("Apply cancelled; nothing was written.\n")
+            return EXIT_ERROR
+    base = Path(files[0]) if files else Path("gallery.yaml")
+    report = apply_plan(
+        the_plan,
+        store,
+        message=message if message is not None else _git_commit(base),
+        progress=_progress(len(the_plan.changed)),
+    )
+    from gallery_sync.render.text import render_apply_report
+
+    echo(render_apply_report(report))
+    return EXIT_OK if report.ok else EXIT_ERROR
+
+
+def _progress(total: int) -> Callable[[Any, Any], None]:
+    done = [0]
+
+    def show(asset: Any, result: Any) -> None:
+        done[0] += 1
+        echo(f"[{done[0]}/{total}] {asset.id}: {result.outcome.value}\n")
+
+    return show
+
+
+def _load_saved_plan(path: Path, gallery_url: str | None) -> tuple[Any, Any]:
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.saved import load_saved_plan
+
+    return load_saved_plan(path, open_gallery, gallery_url)
+
+
+def _git_commit(config_path: Path) -> str:
+    where = config_path if config_path.is_dir() else config_path.parent
+    try:
+        found = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=where or ".",
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return f"git {found.stdout.strip()}" if found.returncode == 0 else ""
+
+
+@cli.command()
+@gallery_option
+@click.argument("asset_id", required=False)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@_exits
+def show(gallery: str | None, asset_id: str | None, fmt: str) -> int:
+    """Print the gallery's current state (one asset with ID)."""
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.render.text import render_state
+
+    state = open_gallery(gallery).read_state()
+    assets = dict(state.assets)
+    if asset_id is not None:
+        if asset_id not in assets:
+            echo(f"error: no asset {asset_id!r} in the gallery\n", err=True)
+            return EXIT_ERROR
+        assets = {asset_id: assets[asset_id]}
+    if fmt == "json":
+        body = {
+            k: {"publisher": a.publisher, "revision": a.revision, **a.to_json()}
+            for k, a in sorted(assets.items())
+        }
+        echo(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+    else:
+        echo(render_state(assets))
+    return EXIT_OK
+
+
+@cli.command()
+@gallery_option
+@click.argument("asset_id", required=False)
+@_exits
+def history(gallery: str | None, asset_id: str | None) -> int:
+    """Print the audit log, newest first (of one asset with ID)."""
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.render.text import render_history
+
+    echo(render_history(open_gallery(gallery).history(asset_id)))
+    return EXIT_OK
+
+
+@cli.command()
+def schema() -> None:
+    """Print the JSON Schema of gallery.yaml."""
+    from gallery_sync.config.schema import schema as load_schema
+
+    echo(json.dumps(load_schema(), indent=2) + "\n")
+
+
+@cli.group()
+def apps() -> None:
+    """The embedded gallery's catalog of AI applications."""
+
+
+@apps.command("add")
+@click.argument("name")
+@click.option("--region", required=True, help="Region of the application, e.g. cn-north-4.")
+@click.option("--image", help="Container image reference: marks a container-image application.")
+@gallery_option
+def apps_add(name: str, region: str, image: str | None, gallery: str | None) -> None:
+    """Register AI application NAME in REGION."""
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.model import Application
+
+    outcome = open_gallery(gallery).add_application(Application(name, region, image))
+    echo(f"{outcome}: {region}/{name}" + (f" (image {image})" if image else "") + "\n")
+
+
+@apps.command("list")
+@gallery_option
+def apps_list(gallery: str | None) -> None:
+    """List the registered AI applications."""
+    from gallery_sync.gallery import open_gallery
+
+    catalog = open_gallery(gallery).catalog()
+    for (region, name), app in sorted(catalog.applications.items()):
+        echo(f"{region}\t{name}" + (f"\t{app.image}" if app.image else "") + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: expected failures are one line and exit 1; usage errors too (2 = changes)."""
+    try:
+        cli.main(args=argv, prog_name="gallery-sync", standalone_mode=False)
+    except SystemExit as exc:
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_ERROR
+    except click.exceptions.Abort:
+        echo("Aborted; nothing was written.\n", err=True)
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_ERROR
+    except GalleryRefusal as exc:
+        from gallery_sync.render.text import diagnostic_line
+
+        for d in exc.diagnostics:
+            echo(diagnostic_line(d) + "\n", err=True)
+        return EXIT_ERROR
+    except GallerySyncError as exc:
+        echo(f"error: {exc}\n", err=True)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        echo("Interrupted.\n", err=True)
+        return 130
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,389 @@
+"""From `-f` paths to one Config: files read, schema checked, paths resolved, assets merged."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gallery_sync.config.schema import check_schema
+from gallery_sync.config.yamlload import Document, load_yaml
+from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
+from gallery_sync.model import Asset, version_key
+
+MAX_COVER_BYTES = 5 * 1024 * 1024
+MAX_DESCRIPTION_CHARS = 50_000
+COVER_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
+
+# Keys into Config.places: (asset,), (asset, field), (asset, "versions", number[, field]).
+PlaceKey = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Config:
+    """The desired state declared by one or more files, and everything found wrong with it."""
+
+    files: list[str] = field(default_factory=list)
+    publisher: str | None = None
+    accepted_agreements: frozenset[str] = frozenset()
+    assets: dict[str, Asset] = field(default_factory=dict)
+    places: dict[PlaceKey, Place] = field(default_factory=dict)
+    covers: dict[str, str] = field(default_factory=dict)  # sha256 -> file path, for upload
+    cover_paths: dict[str, str] = field(default_factory=dict)  # asset id -> cover as written
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    root: str = "."
+    publisher_place: Place | None = None
+
+    @property
+    def valid(self) -> bool:
+        return not has_errors(self.diagnostics)
+
+    def place(
+        self, asset: str, version: str | None = None, name: str | None = None
+    ) -> Place | None:
+        """The line to point at for a field of an asset or version, falling back outward."""
+        keys: list[PlaceKey] = []
+        if version is not None:
+            if name:
+                keys.append((asset, "versions", version, name))
+            keys.append((asset, "versions", version))
+        if name:
+            keys.append((asset, name))
+        keys.append((asset,))
+        for key in keys:
+            if key in self.places:
+                return self.places[key]
+        return None
+
+    def digest(self) -> str:
+        """sha256 of the desired state itself: what a saved plan was made from."""
+        body = {
+            "publisher": self.publisher,
+            "accepted_agreements": sorted(self.accepted_agreements),
+            "assets": {k: a.to_json() for k, a in sorted(self.assets.items())},
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def config_files(paths: list[str]) -> list[tuple[Path, Path]]:
+    """(file, root) pairs for `-f` arguments: a directory gives its *.yaml files."""
+    out = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            out += [(f, p) for f in sorted(p.glob("*.yaml")) if f.is_file()]
+        else:
+            out.append((p, p.parent))
+    return out
+
+
+def load_config(paths: list[str]) -> Config:
+    """Load, check and merge the config; problems are collected, never raised."""
+    config = Config()
+    pairs = config_files(paths)
+    if not pairs:
+        config.diagnostics.append(
+            Diagnostic.of("file-not-found", f"no *.yaml files in {', '.join(paths)}")
+        )
+    first_doc: Document | None = None
+    declared_in: dict[str, Place] = {}
+    for file, root in pairs:
+        shown = _display(file)
+        config.files.append(shown)
+        config.root = str(root)
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            config.diagnostics.append(
+                Diagnostic.of("file-not-found", f"config file {shown} not found")
+            )
+            continue
+        except OSError as exc:
+            config.diagnostics.append(
+                Diagnostic.of("file-not-found", f"cannot read config file {shown}: {exc.strerror}")
+            )
+            continue
+        doc = load_yaml(data, shown)
+        config.diagnostics += doc.diagnostics
+        if doc.data is None and doc.diagnostics:
+            continue
+        problems = check_schema(doc)
+        config.diagnostics += problems
+        if not isinstance(doc.data, dict):
+            continue
+        if first_doc is None:
+            first_doc = doc
+            config.publisher = _get(doc.data, "publisher", "account")
+            config.publisher_place = doc.place(("publisher", "account"))
+            agreements = _get(doc.data, "publisher", "accepted_agreements") or []
+            config.accepted_agreements = frozenset(a for a in agreements if isinstance(a, str))
+        else:
+            config.diagnostics += _check_agreement(first_doc, doc)
+        _FileReader(config, doc, file, root, declared_in).read(schema_ok=not has_errors(problems))
+    config.diagnostics = sort_diagnostics(config.diagnostics)
+    if not config.valid:
+        config.assets = {}
+    return config
+
+
+def _check_agreement(first: Document, doc: Document) -> list[Diagnostic]:
+    """`publisher` and `defaults` must agree across the files of one config."""
+    out = []
+    for key in ("publisher", "defaults"):
+        a, b = first.data.get(key), doc.data.get(key)
+        if a != b:
+            out.append(
+                Diagnostic.of(
+                    "schema",
+                    f"{key} differs from the one in {first.file} (line "
+                    f"{first.place((key,)).line}); every file of a config must declare the same",
+                    place=doc.place((key,)),
+                )
+            )
+    return out
+
+
+class _FileReader:
+    """Checks one document's paths and static rules and adds its assets to the Config."""
+
+    def __init__(
+        self, config: Config, doc: Document, file: Path, root: Path, declared_in: dict[str, Place]
+    ) -> None:
+        self.config = config
+        self.doc = doc
+        self.base = file.parent
+        self.root = Path(os.path.realpath(root))
+        self.declared_in = declared_in
+
+    def read(self, *, schema_ok: bool) -> None:
+        assets = self.doc.data.get("assets")
+        if not isinstance(assets, dict):
+            return
+        default_region = _get(self.doc.data, "defaults", "region")
+        for asset_id, body in assets.items():
+            if not isinstance(body, dict):
+                continue
+            place = self.doc.place(("assets", asset_id))
+            if asset_id in self.declared_in:
+                first = self.declared_in[asset_id]
+                self.diag(
+                    "duplicate-asset",
+                    f"asset {asset_id!r} is also declared at {first.file}:{first.line}; "
+                    "an asset id may be declared once",
+                    ("assets", asset_id),
+                    asset=asset_id,
+                )
+                continue
+            self.declared_in[asset_id] = place
+            self._record_places(asset_id, body)
+            resolved = self._resolve_files(asset_id, body)
+            versions = self._resolve_versions(asset_id, body, default_region)
+            if schema_ok and resolved is not None and versions is not None:
+                self._add_asset(asset_id, body, resolved, versions)
+
+    def diag(
+        self,
+        code: str,
+        message: str,
+        path: tuple[Any, ...],
+        *,
+        asset: str | None = None,
+        version: str | None = None,
+    ) -> None:
+        self.config.diagnostics.append(
+            Diagnostic.of(code, message, place=self.doc.place(path), asset=asset, version=version)
+        )
+
+    def _record_places(self, asset_id: str, body: dict[str, Any]) -> None:
+        places = self.config.places
+        base = ("assets", asset_id)
+        places[(asset_id,)] = self.doc.place(base)
+        for key in body:
+            places[(asset_id, key)] = self.doc.place((*base, key))
+        versions = body.get("versions")
+        if not isinstance(versions, list):
+            return
+        for index, item in enumerate(versions):
+            if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+                continue
+            number = item["version"]
+            vpath = (*base, "versions", index)
+            places.setdefault((asset_id, "versions", number), self.doc.place(vpath))
+            for key in item:
+                places.setdefault(
+                    (asset_id, "versions", number, key), self.doc.place((*vpath, key))
+                )
+
+    def _resolve_files(self, asset_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Cover (sha256) and description text from files; None if any of them failed."""
+        out: dict[str, Any] = {}
+        ok = True
+        cover = body.get("cover")
+        if isinstance(cover, str):
+            path = self._inside_root(asset_id, "cover", cover)
+            digest = self._check_cover(asset_id, cover, path) if path else None
+            ok &= digest is not None
+            out["cover"] = digest
+            if digest and path:
+                self.config.covers[digest] = _display(path)
+                self.config.cover_paths[asset_id] = cover
+        described = body.get("description_file")
+        if isinstance(described, str):
+            path = self._inside_root(asset_id, "description_file", described)
+            text = self._read_description(asset_id, described, path) if path else None
+            ok &= text is not None
+            out["description"] = text
+        elif isinstance(body.get("description"), str):
+            out["description"] = body["description"]
+        return out if ok else None
+
+    def _inside_root(self, asset_id: str, key: str, written: str) -> Path | None:
+        where = ("assets", asset_id, key)
+        if os.path.isabs(written):
+            self.diag(
+                "path-outside-root",
+                f"{key} {written!r} is absolute; write it relative to {self.doc.file}",
+                where,
+                asset=asset_id,
+            )
+            return None
+        resolved = Path(os.path.realpath(self.base / written))
+        if resolved != self.root and self.root not in resolved.parents:
+            self.diag(
+                "path-outside-root",
+                f"{key} {written!r} resolves to {resolved}, outside the config root {self.root}; "
+                "files must stay inside it (.. and symlinks included)",
+                where,
+                asset=asset_id,
+            )
+            return None
+        if not resolved.is_file():
+            self.diag(
+                "file-not-found",
+                f"{key} {written!r} not found (looked for {_display(self.base / written)})",
+                where,
+                asset=asset_id,
+            )
+            return None
+        return resolved
+
+    def _check_cover(self, asset_id: str, written: str, path: Path) -> str | None:
+        where = ("assets", asset_id, "cover")
+        size = path.stat().st_size
+        if size > MAX_COVER_BYTES:
+            self.diag(
+                "cover-invalid",
+                f"cover {written!r} is {size:,} bytes; the limit is 5 MiB ({MAX_COVER_BYTES:,})",
+                where,
+                asset=asset_id,
+            )
+            return None
+        data = path.read_bytes()
+        if not any(data.startswith(magic) for magic in COVER_MAGIC):
+            self.diag(
+                "cover-invalid",
+                f"cover {written!r} is not a PNG or JPEG image by its content",
+                where,
+                asset=asset_id,
+            )
+            return None
+        return hashlib.sha256(data).hexdigest()
+
+    def _read_description(self, asset_id: str, written: str, path: Path) -> str | None:
+        where = ("assets", asset_id, "description_file")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            self.diag(
+                "schema",
+                f"description_file {written!r} is not UTF-8 text (byte {exc.start})",
+                where,
+                asset=asset_id,
+            )
+            return None
+        if len(text) > MAX_DESCRIPTION_CHARS:
+            self.diag(
+                "schema",
+                f"description_file {written!r} has {len(text):,} characters; at most "
+                f"{MAX_DESCRIPTION_CHARS:,} are allowed",
+                where,
+                asset=asset_id,
+            )
+            return None
+        return text
+
+    def _resolve_versions(
+        self, asset_id: str, body: dict[str, Any], default_region: Any
+    ) -> dict[str, dict[str, Any]] | None:
+        versions = body.get("versions")
+        if not isinstance(versions, list):
+            return None
+        out: dict[str, dict[str, Any]] = {}
+        ok = True
+        for index, item in enumerate(versions):
+            if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+                ok = False
+                continue
+            number = item["version"]
+            vpath = ("assets", asset_id, "versions", index)
+            if number in out:
+                self.diag(
+                    "duplicate-version",
+                    f"version {number} is listed twice in asset {asset_id!r}; each version "
+                    "appears once",
+                    (*vpath, "version"),
+                    asset=asset_id,
+                    version=number,
+                )
+                ok = False
+                continue
+            region = item.get("region", default_region)
+            if region is None:
+                self.diag(
+                    "schema",
+                    f"version {number} names no region and defaults.region is not set; add "
+                    "region: to the version, or defaults: {region: ...} to the file",
+                    vpath,
+                    asset=asset_id,
+                    version=number,
+                )
+                ok = False
+                continue
+            out[number] = {
+                "region": region,
+                "ai_application": item.get("ai_application"),
+                "description": item.get("description", ""),
+                "status": item.get("status", "released"),
+            }
+        return out if ok else None
+
+    def _add_asset(
+        self,
+        asset_id: str,
+        body: dict[str, Any],
+        resolved: dict[str, Any],
+        versions: dict[str, dict[str, Any]],
+    ) -> None:
+        data = {
+            **body,
+            **resolved,
+            "versions": dict(sorted(versions.items(), key=lambda kv: version_key(kv[0]))),
+        }
+        self.config.assets[asset_id] = Asset.from_json(asset_id, self.config.publisher or "", data)
+
+
+def _get(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _display(path: Path) -> str:
+    """A path as the user would write it: relative to the working directory when inside it."""
+    relative = os.path.relpath(os.path.abspath(path))
+    return str(path) if relative.startswith("..") else relative

@@ -1,0 +1,232 @@
+"""The JSON Schema check: every violation, at its node's line, in a publisher's words."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from gallery_sync.config.yamlload import Document
+from gallery_sync.diagnostics import Diagnostic
+
+# What a pattern asks for, in words (keyed by the pattern itself, so the schema stays the source).
+_PATTERN_WORDS = {
+    "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$": (
+        "a slug of 3 to 64 lowercase letters, digits and '-', not starting or ending with '-'"
+    ),
+    "^[a-z0-9]+(-[a-z0-9]+)*$": "lowercase letters and digits, words joined by '-'",
+    "^[a-z]{2,}(-[a-z]+)*-[0-9]+$": 'a region id like "cn-north-4"',
+    "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$": (
+        'a string like "1.0.0" (three numbers, no leading zeros)'
+    ),
+    "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "a name of letters, digits, '_', '.' and '-'",
+    "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$": "a user name of letters, digits, '_', '.', '@', '-'",
+}
+_TYPE_WORDS = {
+    "string": "a string",
+    "integer": "a whole number",
+    "number": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "nothing",
+}
+
+
+@cache
+def schema() -> dict[str, Any]:
+    text = resources.files("gallery_sync").joinpath("schemas/gallery.schema.json").read_text()
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+@cache
+def validator() -> Draft202012Validator:
+    return Draft202012Validator(schema())
+
+
+def check_schema(doc: Document) -> list[Diagnostic]:
+    """Every schema violation of one parsed document, as diagnostics at their lines."""
+    if doc.data is None:
+        return [
+            Diagnostic.of(
+                "schema",
+                "the file is empty; expected a mapping with apiVersion, publisher and assets",
+                place=doc.place(()),
+            )
+        ]
+    found = []
+    for error in validator().iter_errors(doc.data):
+        for path, message in _explain(error, doc):
+            found.append(
+                Diagnostic.of(
+                    "schema",
+                    message,
+                    place=doc.place(path),
+                    asset=_asset_of(path),
+                    version=_version_of(doc.data, path),
+                )
+            )
+    return found
+
+
+def _explain(error: ValidationError, doc: Document) -> list[tuple[tuple[Any, ...], str]]:
+    path = tuple(error.absolute_path)
+    keyword = str(error.validator)
+    instance: Any = error.instance
+    value: Any = error.validator_value
+    part: Any = error.schema
+    name = _field_name(path)
+    if keyword == "required":
+        missing = [p for p in value if p not in instance]
+        where = f"{name} " if name else ""
+        return [(path, f"{where}is missing the required field {p!r}") for p in missing]
+    if keyword == "additionalProperties":
+        known = list(part.get("properties", {}))
+        out = []
+        for extra in sorted(set(instance) - set(known)):
+            hint = difflib.get_close_matches(extra, known, n=1)
+            guess = f" (did you mean {hint[0]!r}?)" if hint else ""
+            out.append(
+                (
+                    (*path, extra),
+                    f"unknown field {extra!r}{guess}; allowed here: {', '.join(known)}",
+                )
+            )
+        return out
+    if keyword == "propertyNames":
+        return [((*path, instance), f"asset id {instance!r} must be {_words(part)}")]
+    if keyword in ("oneOf", "anyOf"):
+        return _explain_choice(error, doc)
+    if keyword == "not" and "required" in value:
+        return [
+            (
+                (*path, value["required"][0]),
+                "use either description or description_file, not both",
+            )
+        ]
+    return [(path, f"{name}: {_describe(keyword, value, instance, path, doc)}")]
+
+
+def _explain_choice(error: ValidationError, doc: Document) -> list[tuple[tuple[Any, ...], str]]:
+    # A value that chose a branch (e.g. a mapping for visibility) and failed inside it is
+    # explained by that branch's own errors; otherwise say what the choices are.
+    deeper = [e for e in error.context or () if e.relative_path]
+    if deeper:
+        out: list[tuple[tuple[Any, ...], str]] = []
+        for sub in deeper:
+            out += _explain(sub, doc)
+        return out
+    branch_errors = [e for e in error.context or () if e.validator == "additionalProperties"]
+    if branch_errors:
+        return _explain(branch_errors[0], doc)
+    path = tuple(error.absolute_path)
+    part: Any = error.schema
+    return [
+        (
+            path,
+            f"{_field_name(path)}: {_shown(error.instance, path, doc)} is not allowed; expected "
+            f"{_first_sentence(part.get('description', 'one of the documented forms'))}",
+        )
+    ]
+
+
+def _describe(keyword: str, value: Any, instance: Any, path: tuple[Any, ...], doc: Document) -> str:
+    shown = _shown(instance, path, doc)
+    if keyword == "type":
+        expected = _TYPE_WORDS.get(value, str(value))
+        if path and path[-1] == "version" and isinstance(instance, (int, float)):
+            raw = doc.raw.get(path, str(instance))
+            parts = [*raw.split("."), "0", "0"][:3] if raw.count(".") < 2 else [raw]
+            return (
+                f'expected a string like "1.0.0"; the YAML value {raw} is a number — quote it: '
+                f'"{".".join(parts)}"'
+            )
+        return f"expected {expected}, got {_kind(instance)} {shown}"
+    if keyword == "pattern":
+        return f"{shown} is not {_PATTERN_WORDS.get(value, f'matching {value}')}"
+    if keyword == "const":
+        return f"expected {value!r}, got {shown}"
+    if keyword == "enum":
+        return f"expected one of {', '.join(map(str, value))}; got {shown}"
+    if keyword == "minLength":
+        return "must not be empty" if value == 1 else f"must have at least {value} characters"
+    if keyword == "maxLength":
+        return f"has {len(instance):,} characters; at most {value:,} are allowed"
+    if keyword == "minItems":
+        return f"needs at least {value} item{'s' if value != 1 else ''}"
+    if keyword == "maxItems":
+        return f"has {len(instance)} items; at most {value} are allowed"
+    if keyword == "uniqueItems":
+        texts = [str(i) for i in instance]
+        repeated = sorted({t for t in texts if texts.count(t) > 1})
+        return f"lists {', '.join(repeated)} more than once"
+    if keyword == "minimum":
+        return f"{shown} is below the minimum {value}"
+    if keyword == "maximum":
+        return f"{shown} is above the maximum {value}"
+    return f"{shown} does not satisfy {keyword} {value!r}"
+
+
+def _shown(instance: Any, path: tuple[Any, ...], doc: Document) -> str:
+    raw = doc.raw.get(path)
+    if raw is not None:
+        return raw
+    if isinstance(instance, str):
+        return repr(instance) if len(instance) < 60 else repr(instance[:57] + "...")
+    if isinstance(instance, (dict, list)):
+        return "{...}" if isinstance(instance, dict) else "[...]"
+    return repr(instance)
+
+
+def _kind(instance: Any) -> str:
+    for kind, types in (
+        ("true/false", bool),
+        ("a number", (int, float)),
+        ("a string", str),
+        ("a list", list),
+        ("a mapping", dict),
+    ):
+        if isinstance(instance, types):
+            return kind
+    return "nothing" if instance is None else type(instance).__name__
+
+
+def _words(schema_part: dict[str, Any]) -> str:
+    pattern = schema_part.get("pattern")
+    if pattern is None and "$ref" in schema_part:
+        ref = schema_part["$ref"].rsplit("/", 1)[-1]
+        pattern = schema()["$defs"][ref].get("pattern")
+    return _PATTERN_WORDS.get(pattern or "", f"matching {pattern}")
+
+
+def _first_sentence(text: str) -> str:
+    return text.split(". ")[0].rstrip(".")
+
+
+def _field_name(path: tuple[Any, ...]) -> str:
+    names = [p for p in path if isinstance(p, str)]
+    if len(path) == 2 and path[0] == "assets":
+        return f"asset {path[1]!r}"
+    return names[-1] if names else "the file"
+
+
+def _asset_of(path: tuple[Any, ...]) -> str | None:
+    if len(path) >= 2 and path[0] == "assets" and isinstance(path[1], str):
+        return path[1]
+    return None
+
+
+def _version_of(data: Any, path: tuple[Any, ...]) -> str | None:
+    if len(path) >= 4 and path[0] == "assets" and path[2] == "versions":
+        try:
+            number = data["assets"][path[1]]["versions"][path[3]].get("version")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            return None
+        return number if isinstance(number, str) else None
+    return None

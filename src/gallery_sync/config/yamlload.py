@@ -1,0 +1,204 @@
+"""YAML with positions: libyaml's C composer, a hand walk that refuses repeated keys and bombs."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from yaml.constructor import SafeConstructor
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+from gallery_sync.diagnostics import Diagnostic, Place
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 64
+# A document without aliases has fewer nodes than bytes; aliases may add this many on top.
+NODE_ALLOWANCE = 100_000
+
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_STR = "tag:yaml.org,2002:str"
+_NULL = "tag:yaml.org,2002:null"
+_MERGE = "tag:yaml.org,2002:merge"
+_CONSTRUCTOR = SafeConstructor()
+
+Path_ = tuple[Any, ...]
+
+
+@dataclass(slots=True)
+class Document:
+    """One parsed YAML file: its data, where each key/item stood, and the problems found."""
+
+    file: str
+    data: Any = None
+    # path -> (line, column), 1-based: of the key for mapping entries, of the item for lists.
+    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    # path -> source text of scalars that YAML read as something other than a string.
+    raw: dict[Path_, str] = field(default_factory=dict)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def place(self, path: Path_) -> Place:
+        """The place of `path`, or of its nearest ancestor that has one."""
+        path = tuple(path)
+        while path:
+            pos = self.positions.get(path)
+            if pos is not None:
+                return Place(self.file, pos[0], pos[1])
+            path = path[:-1]
+        return Place(self.file, 1, 1)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Building many small objects triggers needless collections; none of them are cycles."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def load_yaml(data: bytes, file: str) -> Document:
+    """Parse one YAML document, never raising for bad input: problems become diagnostics."""
+    doc = Document(file)
+    if len(data) > MAX_FILE_BYTES:
+        doc.diagnostics.append(
+            Diagnostic.of(
+                "input-too-large",
+                f"file is {len(data):,} bytes; the limit is {MAX_FILE_BYTES:,} (64 MiB)",
+                place=Place(file, 1, 1),
+            )
+        )
+        return doc
+    try:
+        with gc_paused():
+            loader = _Loader(data)
+            try:
+                node = loader.get_single_node()
+            finally:
+                loader.dispose()
+            if node is not None:
+                walker = _Walker(doc, budget=NODE_ALLOWANCE + len(data))
+                doc.data = walker.walk(node, (), 0)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        doc.diagnostics.append(
+            Diagnostic.of("yaml-syntax", f"not valid YAML: {what}", place=Place(file, line, col))
+        )
+        doc.data = None
+    except yaml.YAMLError as exc:
+        doc.diagnostics.append(
+            Diagnostic.of("yaml-syntax", f"not valid YAML: {exc}", place=Place(file, 1, 1))
+        )
+        doc.data = None
+    except (_TooLarge, RecursionError) as exc:
+        doc.diagnostics.append(
+            Diagnostic.of(
+                "input-too-large",
+                str(exc) or "nesting too deep",
+                place=doc.place(getattr(exc, "path", ())),
+            )
+        )
+        doc.data = None
+    return doc
+
+
+class _Walker:
+    """Builds plain Python data from a node tree, recording positions on the way."""
+
+    def __init__(self, doc: Document, *, budget: int) -> None:
+        self.doc = doc
+        self.budget = budget
+
+    def walk(self, node: Node, path: Path_, depth: int) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            err = _TooLarge(
+                "the document expands to more nodes than it has bytes (alias expansion, "
+                "a 'billion laughs' YAML bomb?); refused"
+            )
+            err.path = path  # type: ignore[attr-defined]
+            raise err
+        if depth > MAX_DEPTH:
+            err = _TooLarge(f"nesting deeper than {MAX_DEPTH} levels; refused")
+            err.path = path  # type: ignore[attr-defined]
+            raise err
+        if isinstance(node, ScalarNode):
+            return self._scalar(node, path)
+        if isinstance(node, SequenceNode):
+            items = []
+            positions = self.doc.positions
+            for index, child in enumerate(node.value):
+                child_path = (*path, index)
+                mark = child.start_mark
+                positions[child_path] = (mark.line + 1, mark.column + 1)
+                items.append(self.walk(child, child_path, depth + 1))
+            return items
+        if isinstance(node, MappingNode):
+            return self._mapping(node, path, depth)
+        raise yaml.YAMLError(f"unexpected node {node!r}")
+
+    def _scalar(self, node: ScalarNode, path: Path_) -> Any:
+        tag = node.tag
+        if tag == _STR:
+            return node.value
+        if tag == _NULL:
+            return None
+        self.doc.raw[path] = node.value
+        return _CONSTRUCTOR.construct_object(node, deep=True)
+
+    def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        first_line: dict[str, int] = {}
+        positions = self.doc.positions
+        merges = [v for k, v in node.value if k.tag == _MERGE]
+        for merged in merges:
+            # `<<: *defaults` — explicit keys below win, as in YAML's merge key type.
+            sources = merged.value if isinstance(merged, SequenceNode) else [merged]
+            for source in sources:
+                value = self.walk(source, path, depth + 1)
+                if not isinstance(value, dict):
+                    raise yaml.MarkedYAMLError(
+                        problem="a merge key (<<) needs a mapping or a list of mappings",
+                        problem_mark=source.start_mark,
+                    )
+                for key, item in value.items():
+                    out.setdefault(key, item)
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE:
+                continue
+            mark = key_node.start_mark
+            line, col = mark.line + 1, mark.column + 1
+            if not isinstance(key_node, ScalarNode):
+                raise yaml.MarkedYAMLError(
+                    problem="a mapping key must be a plain value, not a list or mapping",
+                    problem_mark=mark,
+                )
+            # Keys are names: keep their source text (`on:` stays "on", `1.0:` stays "1.0").
+            key = key_node.value
+            if key in first_line:
+                self.doc.diagnostics.append(
+                    Diagnostic.of(
+                        "duplicate-key",
+                        f"key {key!r} is repeated (first at line {first_line[key]}); YAML "
+                        "would silently keep only the last one. Remove one of them",
+                        place=Place(self.doc.file, line, col),
+                    )
+                )
+                continue
+            first_line[key] = line
+            child_path = (*path, key)
+            positions[child_path] = (line, col)
+            out[key] = self.walk(value_node, child_path, depth + 1)
+        return out

@@ -1,0 +1,89 @@
+"""PURE: desired vs current asset -> Changes (deepdiff's findings in our own small type)."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from gallery_sync.model import Asset, version_key
+
+
+class ChangeOp(str, enum.Enum):
+    ADD = "add"
+    CHANGE = "change"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """A differing field; path: ("title",), ("versions", "1.1.0"), ("versions", v, "status")."""
+
+    op: ChangeOp
+    path: tuple[str, ...]
+    before: Any
+    after: Any
+
+    @property
+    def field(self) -> str:
+        if self.path[0] == "versions" and len(self.path) > 1:
+            tail = f".{self.path[2]}" if len(self.path) > 2 else ""
+            return f"versions[{self.path[1]}]{tail}"
+        return self.path[0]
+
+    @property
+    def version(self) -> str | None:
+        return self.path[1] if self.path[0] == "versions" and len(self.path) > 1 else None
+
+
+def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
+    """Every field that differs, in canonical order. A new asset differs in every field."""
+    new = after.to_json()
+    if before is None:
+        changes = [
+            Change(ChangeOp.ADD, (k,), None, v)
+            for k, v in new.items()
+            if k != "versions" and v is not None
+        ]
+        changes += [
+            Change(ChangeOp.ADD, ("versions", n), None, v) for n, v in new["versions"].items()
+        ]
+        return changes
+    old = before.to_json()
+    if old == new:  # the common case costs one comparison, and no deepdiff import
+        return []
+    from deepdiff import DeepDiff
+
+    keys: set[tuple[str, ...]] = set()
+    for levels in DeepDiff(old, new, view="tree").values():
+        for level in levels:
+            path = [str(p) for p in level.path(output_format="list")]
+            keys.add(tuple(path[:3]) if path[0] == "versions" else (path[0],))
+    return [_change(key, old, new) for key in sorted(keys, key=_order)]
+
+
+def _change(key: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> Change:
+    before, after = _lookup(old, key), _lookup(new, key)
+    if before is None and len(key) == 2:
+        return Change(ChangeOp.ADD, key, None, after)
+    if after is None and len(key) == 2:
+        return Change(ChangeOp.REMOVE, key, before, None)
+    return Change(ChangeOp.CHANGE, key, before, after)
+
+
+def _lookup(data: dict[str, Any], key: tuple[str, ...]) -> Any:
+    value: Any = data
+    for part in key:
+        if not isinstance(value, dict) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+_FIELDS = ("title", "cover", "description", "categories", "visibility", "duration_limit", "status")
+
+
+def _order(path: tuple[str, ...]) -> tuple[int, tuple[int, ...], str]:
+    if path[0] == "versions":
+        return (len(_FIELDS), version_key(path[1]), "/".join(path[2:]))
+    return (_FIELDS.index(path[0]), (), "")

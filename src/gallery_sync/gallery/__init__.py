@@ -1,0 +1,93 @@
+"""The gallery side: the Gallery protocol, and opening one by URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from gallery_sync.errors import GalleryUnavailable
+from gallery_sync.model import Application, Catalog, GalleryState, Operation
+
+DEFAULT_URL = "sqlite:///.gallery/gallery.db"
+
+
+@dataclass(frozen=True, slots=True)
+class WriteRequest:
+    """One atomic write to one asset: the operations, and the revision they were planned on."""
+
+    account: str
+    asset_id: str
+    expected_revision: int | None  # None: the asset must not exist yet
+    operations: tuple[Operation, ...]
+    accepted_agreements: frozenset[str] = frozenset()
+    plan_hash: str = ""
+    message: str = ""
+    covers: Mapping[str, bytes] = field(default_factory=dict)  # sha256 -> image bytes
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    time: str
+    account: str
+    asset: str
+    change: dict[str, Any]
+    plan_hash: str
+    message: str
+
+
+class Gallery(Protocol):
+    """What plan and apply need of a gallery, whatever stores it."""
+
+    url: str
+
+    def account(self) -> str | None:
+        """The account the credentials belong to; None where the gallery is single-user."""
+
+    def catalog(self) -> Catalog: ...
+
+    def read_state(self) -> GalleryState: ...
+
+    def write_asset(self, request: WriteRequest) -> int:
+        """Apply the operations atomically; return the new revision or raise GalleryRefusal."""
+
+    def history(self, asset_id: str | None = None) -> list[AuditEntry]: ...
+
+    def add_application(self, app: Application) -> str:
+        """Register an AI application; return "added", "updated" or "unchanged"."""
+
+    def close(self) -> None: ...
+
+
+def _open_sqlite(url: str) -> Gallery:
+    from gallery_sync.gallery.local import LocalGallery
+
+    return LocalGallery.open(url)
+
+
+def _refuse_served(url: str) -> Gallery:
+    raise GalleryUnavailable(
+        f"cannot open {url}: served galleries (http://, https://) are not supported by this "
+        "version yet; use the embedded gallery (sqlite:///PATH)"
+    )
+
+
+OPENERS: dict[str, Callable[[str], Gallery]] = {
+    "sqlite": _open_sqlite,
+    "http": _refuse_served,
+    "https": _refuse_served,
+}
+
+
+def open_gallery(url: str | None = None) -> Gallery:
+    """The gallery at `url`, else GALLERY_URL, else the embedded .gallery/gallery.db."""
+    url = url or os.environ.get("GALLERY_URL") or DEFAULT_URL
+    scheme = url.partition("://")[0] if "://" in url else ""
+    opener = OPENERS.get(scheme)
+    if opener is None:
+        raise GalleryUnavailable(
+            f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
+        )
+    return opener(url)

@@ -1,0 +1,323 @@
+"""The embedded gallery: one SQLite file holding assets, catalog and audit log."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from gallery_sync.errors import GalleryUnavailable
+from gallery_sync.gallery import AuditEntry, WriteRequest
+from gallery_sync.gallery.service import write_asset
+from gallery_sync.model import (
+    Application,
+    Asset,
+    Catalog,
+    DurationLimit,
+    GalleryState,
+    Status,
+    Version,
+    Visibility,
+)
+from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
+
+SCHEMA_VERSION = "1"
+
+DEFAULT_CATEGORIES = [
+    "computer-vision",
+    "natural-language-processing",
+    "speech",
+    "multimodal",
+    "recommendation",
+    "time-series",
+    "scientific-computing",
+    "image-classification",
+    "object-detection",
+    "image-segmentation",
+    "ocr",
+    "text-classification",
+    "text-generation",
+    "translation",
+    "question-answering",
+    "speech-recognition",
+    "text-to-speech",
+    "other",
+]
+DEFAULT_AGREEMENTS = {
+    "digital-content-publishing": "Digital Content Publishing Agreement",
+    "ai-gallery-service": "AI Gallery Service Agreement",
+}
+
+DDL = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS categories (id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS agreements (id TEXT PRIMARY KEY, title TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS applications (
+    region TEXT NOT NULL, name TEXT NOT NULL, image TEXT,
+    PRIMARY KEY (region, name));
+CREATE TABLE IF NOT EXISTS assets (
+    id TEXT PRIMARY KEY, publisher TEXT NOT NULL, title TEXT NOT NULL, cover TEXT,
+    description TEXT NOT NULL, categories TEXT NOT NULL, visibility TEXT NOT NULL,
+    duration_limit TEXT NOT NULL, status TEXT NOT NULL, revision INTEGER NOT NULL,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS versions (
+    asset_id TEXT NOT NULL REFERENCES assets(id), version TEXT NOT NULL,
+    region TEXT NOT NULL, ai_application TEXT NOT NULL, description TEXT NOT NULL,
+    status TEXT NOT NULL, created_at TEXT NOT NULL,
+    PRIMARY KEY (asset_id, version));
+CREATE TABLE IF NOT EXISTS covers (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
+    asset TEXT NOT NULL, change TEXT NOT NULL, plan_hash TEXT NOT NULL, message TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset, id);
+"""
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def sqlite_path(url: str) -> Path:
+    """sqlite:///relative/path or sqlite:////absolute/path, as SQLAlchemy spells them."""
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise GalleryUnavailable(f"bad SQLite gallery URL {url!r}; expected sqlite:///PATH")
+    return Path(url[len(prefix) :])
+
+
+class _Tx:
+    """The store side of one transaction, as the gallery service sees it."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def get_asset(self, asset_id: str) -> Asset | None:
+        rows = self.db.execute(_STATE_QUERY + " WHERE a.id = ?", (asset_id,)).fetchall()
+        return _assets_from_rows(rows).get(asset_id)
+
+    def save_asset(self, asset: Asset) -> None:
+        stamp = now()
+        body = asset.to_json()
+        self.db.execute(
+            """INSERT INTO assets (id, publisher, title, cover, description, categories,
+                 visibility, duration_limit, status, revision, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
+                 description = excluded.description, categories = excluded.categories,
+                 visibility = excluded.visibility, duration_limit = excluded.duration_limit,
+                 status = excluded.status, revision = excluded.revision,
+                 updated_at = excluded.updated_at""",
+            (
+                asset.id,
+                asset.publisher,
+                asset.title,
+                asset.cover,
+                asset.description,
+                json.dumps(body["categories"]),
+                json.dumps(body["visibility"]),
+                json.dumps(body["duration_limit"]),
+                asset.status.value,
+                asset.revision,
+                stamp,
+                stamp,
+            ),
+        )
+        self.db.executemany(
+            """INSERT INTO versions (asset_id, version, region, ai_application, description,
+                 status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
+                 status = excluded.status""",
+            [
+                (
+                    asset.id,
+                    v.version,
+                    v.region,
+                    v.ai_application,
+                    v.description,
+                    v.status.value,
+                    stamp,
+                )
+                for v in asset.versions
+            ],
+        )
+
+    def catalog(self) -> Catalog:
+        db = self.db
+        registries = db.execute(
+            "SELECT value FROM meta WHERE key = 'allowed_registries'"
+        ).fetchone()
+        return Catalog(
+            categories=frozenset(r[0] for r in db.execute("SELECT id FROM categories")),
+            agreements=frozenset(r[0] for r in db.execute("SELECT id FROM agreements")),
+            applications={
+                (region, name): Application(name, region, image)
+                for region, name, image in db.execute(
+                    "SELECT region, name, image FROM applications"
+                )
+            },
+            allowed_registries=tuple(json.loads(registries[0])) if registries else (),
+        )
+
+    def has_cover(self, sha256: str) -> bool:
+        found = self.db.execute("SELECT 1 FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
+        return found is not None
+
+    def put_cover(self, sha256: str, data: bytes) -> None:
+        self.db.execute("INSERT OR IGNORE INTO covers VALUES (?, ?)", (sha256, data))
+
+    def audit(
+        self, *, account: str, asset: str, change: dict[str, object], plan_hash: str, message: str
+    ) -> None:
+        self.db.execute(
+            "INSERT INTO audit (time, account, asset, change, plan_hash, message) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (now(), account, asset, json.dumps(change, sort_keys=True), plan_hash, message),
+        )
+
+
+_STATE_QUERY = """
+SELECT a.id, a.publisher, a.title, a.cover, a.description, a.categories, a.visibility,
+       a.duration_limit, a.status, a.revision,
+       v.version, v.region, v.ai_application, v.description, v.status
+FROM assets a LEFT JOIN versions v ON v.asset_id = a.id"""
+
+
+def _assets_from_rows(rows: list[tuple[Any, ...]]) -> dict[str, Asset]:
+    heads: dict[str, tuple[Any, ...]] = {}
+    versions: dict[str, list[Version]] = {}
+    for row in rows:
+        asset_id = row[0]
+        if asset_id not in heads:
+            heads[asset_id] = row[:10]
+            versions[asset_id] = []
+        if row[10] is not None:
+            versions[asset_id].append(Version(row[10], row[11], row[12], row[13], Status(row[14])))
+    out = {}
+    for asset_id, head in heads.items():
+        out[asset_id] = Asset(
+            id=asset_id,
+            publisher=head[1],
+            title=head[2],
+            versions=tuple(versions[asset_id]),
+            cover=head[3],
+            description=head[4],
+            categories=tuple(json.loads(head[5])),
+            visibility=Visibility.from_json(json.loads(head[6])),
+            duration_limit=DurationLimit.from_json(json.loads(head[7])),
+            status=Status(head[8]),
+            revision=head[9],
+        )
+    return out
+
+
+class LocalGallery:
+    """The embedded gallery; single-user: whoever runs it writes as publisher.account."""
+
+    def __init__(self, url: str, db: sqlite3.Connection) -> None:
+        self.url = url
+        self.db = db
+
+    @classmethod
+    def open(cls, url: str) -> LocalGallery:
+        path = sqlite_path(url)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            db.execute("PRAGMA journal_mode = WAL")
+            # In WAL mode NORMAL survives a killed process intact; only power loss may drop the
+            # last transactions (never corrupt the file).
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("PRAGMA foreign_keys = ON")
+            gallery = cls(url, db)
+            gallery._initialise()
+        except sqlite3.DatabaseError as exc:
+            raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc}") from exc
+        except OSError as exc:
+            raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
+        return gallery
+
+    def _initialise(self) -> None:
+        found = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if (
+            found
+            and self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        ):
+            return
+        with self.transaction() as tx:
+            for statement in DDL.split(";"):
+                if statement.strip():
+                    tx.db.execute(statement)
+            tx.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+            )
+            tx.db.execute(
+                "INSERT OR IGNORE INTO meta VALUES ('allowed_registries', ?)",
+                (json.dumps(list(DEFAULT_ALLOWED_REGISTRIES)),),
+            )
+            tx.db.executemany(
+                "INSERT OR IGNORE INTO categories VALUES (?)", [(c,) for c in DEFAULT_CATEGORIES]
+            )
+            tx.db.executemany(
+                "INSERT OR IGNORE INTO agreements VALUES (?, ?)", DEFAULT_AGREEMENTS.items()
+            )
+
+    @contextmanager
+    def transaction(self) -> Iterator[_Tx]:
+        # IMMEDIATE takes the write lock up front, so the revision read inside is still the
+        # revision when the write commits: two writers are serialised, never interleaved.
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield _Tx(self.db)
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    def account(self) -> str | None:
+        return None
+
+    def catalog(self) -> Catalog:
+        return _Tx(self.db).catalog()
+
+    def read_state(self) -> GalleryState:
+        return GalleryState(_assets_from_rows(self.db.execute(_STATE_QUERY).fetchall()))
+
+    def write_asset(self, request: WriteRequest) -> int:
+        return write_asset(self, request)
+
+    def history(self, asset_id: str | None = None) -> list[AuditEntry]:
+        query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"
+        args: tuple[str, ...] = ()
+        if asset_id is not None:
+            query += " WHERE asset = ?"
+            args = (asset_id,)
+        rows = self.db.execute(query + " ORDER BY id DESC", args).fetchall()
+        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+
+    def add_application(self, app: Application) -> str:
+        with self.transaction() as tx:
+            row = tx.db.execute(
+                "SELECT image FROM applications WHERE region = ? AND name = ?",
+                (app.region, app.name),
+            ).fetchone()
+            if row is not None and row[0] == app.image:
+                return "unchanged"
+            tx.db.execute(
+                "INSERT INTO applications VALUES (?, ?, ?) ON CONFLICT (region, name) "
+                "DO UPDATE SET image = excluded.image",
+                (app.region, app.name, app.image),
+            )
+        return "added" if row is None else "updated"
+
+    def cover(self, sha256: str) -> bytes | None:
+        row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
+        return bytes(row[0]) if row else None
+
+    def close(self) -> None:
+        self.db.close()

@@ -1,0 +1,278 @@
+"""The gallery's values: assets, versions, visibility, duration limits, operations, state."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+class Status(str, enum.Enum):
+    RELEASED = "released"
+    DISCONTINUED = "discontinued"
+
+
+class VisibilityLevel(enum.IntEnum):
+    """Ordered from narrowest to widest: visibility may only move up this scale."""
+
+    ONLY_ME = 0
+    SPECIFIC_USERS = 1
+    PUBLIC = 2
+
+
+_LEVEL_NAMES = {
+    VisibilityLevel.ONLY_ME: "only_me",
+    VisibilityLevel.SPECIFIC_USERS: "specific_users",
+    VisibilityLevel.PUBLIC: "public",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Visibility:
+    level: VisibilityLevel = VisibilityLevel.ONLY_ME
+    users: frozenset[str] = frozenset()
+
+    @property
+    def name(self) -> str:
+        return _LEVEL_NAMES[self.level]
+
+    def to_json(self) -> Any:
+        if self.level is VisibilityLevel.SPECIFIC_USERS:
+            return {"specific_users": sorted(self.users)}
+        return self.name
+
+    @classmethod
+    def from_json(cls, data: Any) -> Visibility:
+        if isinstance(data, Mapping):
+            return cls(VisibilityLevel.SPECIFIC_USERS, frozenset(data["specific_users"]))
+        return cls({"only_me": VisibilityLevel.ONLY_ME, "public": VisibilityLevel.PUBLIC}[data])
+
+    def __str__(self) -> str:
+        if self.level is VisibilityLevel.SPECIFIC_USERS:
+            return f"specific_users [{', '.join(sorted(self.users))}]"
+        return self.name
+
+
+@dataclass(frozen=True, slots=True)
+class DurationLimit:
+    """A free-duration limit; days None means unlimited."""
+
+    days: int | None = None
+    auto_renew: bool = False
+
+    def to_json(self) -> Any:
+        if self.days is None:
+            return "unlimited"
+        return {"days": self.days, "auto_renew": self.auto_renew}
+
+    @classmethod
+    def from_json(cls, data: Any) -> DurationLimit:
+        if data is None or data == "unlimited":
+            return cls()
+        return cls(int(data["days"]), bool(data.get("auto_renew", False)))
+
+    def __str__(self) -> str:
+        if self.days is None:
+            return "unlimited"
+        return f"{self.days} days" + (", auto-renew" if self.auto_renew else "")
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """x.x.x as a sortable tuple of ints."""
+    return tuple(int(part) for part in version.split("."))
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    version: str
+    region: str
+    ai_application: str
+    description: str = ""
+    status: Status = Status.RELEASED
+
+    @property
+    def source(self) -> str:
+        return f"{self.region}/{self.ai_application}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "ai_application": self.ai_application,
+            "description": self.description,
+            "status": self.status.value,
+        }
+
+    @classmethod
+    def from_json(cls, version: str, data: Mapping[str, Any]) -> Version:
+        return cls(
+            version,
+            data["region"],
+            data["ai_application"],
+            data.get("description", ""),
+            Status(data.get("status", "released")),
+        )
+
+
+# Asset fields a plain update may change, in the order plans show them.
+CONTENT_FIELDS = ("title", "cover", "description", "categories")
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One model asset; `cover` is the sha256 of the cover image, `revision` the gallery's."""
+
+    id: str
+    publisher: str
+    title: str
+    versions: tuple[Version, ...]
+    cover: str | None = None
+    description: str = ""
+    categories: tuple[str, ...] = ()
+    visibility: Visibility = field(default_factory=Visibility)
+    duration_limit: DurationLimit = field(default_factory=DurationLimit)
+    status: Status = Status.RELEASED
+    revision: int = 0
+
+    def version(self, number: str) -> Version | None:
+        for v in self.versions:
+            if v.version == number:
+                return v
+        return None
+
+    @property
+    def released_versions(self) -> list[Version]:
+        return [v for v in self.versions if v.status is Status.RELEASED]
+
+    def to_json(self) -> dict[str, Any]:
+        """The canonical form: what diffs compare, plans carry and stores keep."""
+        return {
+            "title": self.title,
+            "cover": self.cover,
+            "description": self.description,
+            "categories": sorted(self.categories),
+            "visibility": self.visibility.to_json(),
+            "duration_limit": self.duration_limit.to_json(),
+            "status": self.status.value,
+            "versions": {
+                v.version: v.to_json()
+                for v in sorted(self.versions, key=lambda v: version_key(v.version))
+            },
+        }
+
+    @classmethod
+    def from_json(
+        cls, asset_id: str, publisher: str, data: Mapping[str, Any], *, revision: int = 0
+    ) -> Asset:
+        return cls(
+            id=asset_id,
+            publisher=publisher,
+            title=data["title"],
+            versions=tuple(
+                Version.from_json(number, v) for number, v in data.get("versions", {}).items()
+            ),
+            cover=data.get("cover"),
+            description=data.get("description", ""),
+            categories=tuple(sorted(data.get("categories", ()))),
+            visibility=Visibility.from_json(data.get("visibility", "only_me")),
+            duration_limit=DurationLimit.from_json(data.get("duration_limit")),
+            status=Status(data.get("status", "released")),
+            revision=revision,
+        )
+
+
+class OpKind(str, enum.Enum):
+    """What one write does to an asset; definition order is the apply order of SPEC section 5."""
+
+    CREATE = "create"
+    RELEASE = "release"
+    UPDATE_FIELDS = "update-fields"
+    SET_VISIBILITY = "set-visibility"
+    SET_DURATION = "set-duration"
+    ADD_VERSION = "add-version"
+    SET_VERSION_DESCRIPTION = "set-version-description"
+    DISCONTINUE_VERSION = "discontinue-version"
+    DISCONTINUE = "discontinue"
+
+    @property
+    def rank(self) -> int:
+        return list(OpKind).index(self)
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One write to one asset. `value` is JSON: the asset (create), the fields (update), ..."""
+
+    kind: OpKind
+    version: str | None = None
+    value: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind.value, "version": self.version, "value": self.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Operation:
+        return cls(OpKind(data["kind"]), data.get("version"), data.get("value"))
+
+
+def apply_operation(asset: Asset | None, op: Operation, *, asset_id: str, publisher: str) -> Asset:
+    """The state after one operation. Mechanical only: whether it is allowed is `rules`' job."""
+    if op.kind is OpKind.CREATE:
+        return Asset.from_json(asset_id, publisher, op.value)
+    if asset is None:
+        raise KeyError(asset_id)
+    kind = op.kind
+    if kind is OpKind.RELEASE:
+        return replace(asset, status=Status.RELEASED)
+    if kind is OpKind.DISCONTINUE:
+        return replace(asset, status=Status.DISCONTINUED)
+    if kind is OpKind.UPDATE_FIELDS:
+        data = asset.to_json() | dict(op.value)
+        return Asset.from_json(asset.id, asset.publisher, data, revision=asset.revision)
+    if kind is OpKind.SET_VISIBILITY:
+        return replace(asset, visibility=Visibility.from_json(op.value))
+    if kind is OpKind.SET_DURATION:
+        return replace(asset, duration_limit=DurationLimit.from_json(op.value))
+    if kind is OpKind.ADD_VERSION:
+        assert op.version is not None
+        added = Version.from_json(op.version, op.value)
+        return replace(asset, versions=(*asset.versions, added))
+    number = op.version
+    versions = []
+    for v in asset.versions:
+        if v.version == number:
+            if kind is OpKind.SET_VERSION_DESCRIPTION:
+                v = replace(v, description=op.value)
+            elif kind is OpKind.DISCONTINUE_VERSION:
+                v = replace(v, status=Status.DISCONTINUED)
+        versions.append(v)
+    return replace(asset, versions=tuple(versions))
+
+
+@dataclass(frozen=True, slots=True)
+class Application:
+    """A trained model ("AI application") in a region; `image` set for container images."""
+
+    name: str
+    region: str
+    image: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """What the gallery knows besides assets: taxonomy, agreements, applications, image policy."""
+
+    categories: frozenset[str]
+    agreements: frozenset[str]
+    applications: Mapping[tuple[str, str], Application]
+    allowed_registries: tuple[str, ...] = ()
+
+    def application(self, region: str, name: str) -> Application | None:
+        return self.applications.get((region, name))
+
+
+@dataclass(frozen=True, slots=True)
+class GalleryState:
+    """The assets a gallery holds, by id (any publisher: ownership is checked by the rules)."""
+
+    assets: Mapping[str, Asset]

@@ -1,0 +1,360 @@
+"""PURE: desired vs gallery state -> an ordered Plan with risk classes; plan files as JSON."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from gallery_sync import rules
+from gallery_sync.diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from gallery_sync.diff import Change, ChangeOp, diff_asset
+from gallery_sync.model import (
+    CONTENT_FIELDS,
+    Asset,
+    Catalog,
+    GalleryState,
+    Operation,
+    OpKind,
+    Status,
+    Version,
+    Visibility,
+    VisibilityLevel,
+    version_key,
+)
+
+if TYPE_CHECKING:
+    from gallery_sync.config import Config
+
+FORMAT_VERSION = "1"
+
+
+class Action(str, enum.Enum):
+    CREATE = "create"
+    UPDATE = "update"
+    DISCONTINUE = "discontinue"
+    RELEASE = "release"
+    NOOP = "no-op"
+    UNMANAGED = "unmanaged"
+
+
+class Risk(str, enum.Enum):
+    IRREVERSIBLE = "irreversible"
+    REVERSIBLE = "reversible"
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedChange:
+    """A field change with its risk class and, when irreversible, why."""
+
+    change: Change
+    risk: Risk = Risk.REVERSIBLE
+    why: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "field": self.change.field,
+            "op": self.change.op.value,
+            "before": self.change.before,
+            "after": self.change.after,
+            "risk": self.risk.value,
+            "why": self.why or None,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PlannedChange:
+        return cls(
+            Change(ChangeOp(data["op"]), _field_path(data["field"]), data["before"], data["after"]),
+            Risk(data["risk"]),
+            data.get("why") or "",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AssetPlan:
+    """What the plan does to one asset: its action, changes, and the writes that carry them out."""
+
+    id: str
+    action: Action
+    revision: int | None  # as read at plan time; None for an asset the gallery does not hold
+    changes: tuple[PlannedChange, ...] = ()
+    operations: tuple[Operation, ...] = ()
+
+    @property
+    def risk(self) -> Risk:
+        if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
+            return Risk.IRREVERSIBLE
+        return Risk.REVERSIBLE
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "action": self.action.value,
+            "risk": self.risk.value,
+            "revision": self.revision,
+            "changes": [c.to_json() for c in self.changes],
+            "operations": [op.to_json() for op in self.operations],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AssetPlan:
+        return cls(
+            data["id"],
+            Action(data["action"]),
+            data["revision"],
+            tuple(PlannedChange.from_json(c) for c in data.get("changes", ())),
+            tuple(Operation.from_json(o) for o in data.get("operations", ())),
+        )
+
+
+SUMMARY_KEYS = ("create", "update", "discontinue", "release", "no-op", "unmanaged")
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    publisher: str
+    gallery: str
+    assets: tuple[AssetPlan, ...]
+    diagnostics: tuple[Diagnostic, ...]
+    config_hash: str = ""
+    accepted_agreements: tuple[str, ...] = ()
+    covers: dict[str, str] = field(default_factory=dict)  # sha256 -> path of the image file
+
+    @property
+    def has_errors(self) -> bool:
+        return has_errors(list(self.diagnostics))
+
+    @property
+    def changed(self) -> list[AssetPlan]:
+        return [a for a in self.assets if a.operations]
+
+    @property
+    def has_changes(self) -> bool:
+        return bool(self.changed)
+
+    def summary(self) -> dict[str, int]:
+        counts = Counter(a.action.value for a in self.assets)
+        out = {key: counts.get(key, 0) for key in SUMMARY_KEYS}
+        out["errors"] = sum(d.severity is Severity.ERROR for d in self.diagnostics)
+        out["warnings"] = sum(d.severity is Severity.WARNING for d in self.diagnostics)
+        return out
+
+    def irreversible(self) -> list[tuple[AssetPlan, PlannedChange]]:
+        return [(a, c) for a in self.assets for c in a.changes if c.risk is Risk.IRREVERSIBLE]
+
+    def digest(self) -> str:
+        """sha256 of what the plan would write and what it read: its identity in the audit log."""
+        body = {
+            "publisher": self.publisher,
+            "gallery": self.gallery,
+            "config_hash": self.config_hash,
+            "assets": [
+                {
+                    "id": a.id,
+                    "revision": a.revision,
+                    "operations": [o.to_json() for o in a.operations],
+                }
+                for a in self.changed
+            ],
+        }
+        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format_version": FORMAT_VERSION,
+            "publisher": self.publisher,
+            "gallery": self.gallery,
+            "config_hash": self.config_hash,
+            "plan_hash": self.digest(),
+            "accepted_agreements": list(self.accepted_agreements),
+            "covers": dict(sorted(self.covers.items())),
+            "assets": [a.to_json() for a in self.assets],
+            "diagnostics": [d.to_json() for d in self.diagnostics],
+            "summary": self.summary(),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Plan:
+        return cls(
+            publisher=data["publisher"],
+            gallery=data["gallery"],
+            assets=tuple(AssetPlan.from_json(a) for a in data["assets"]),
+            diagnostics=tuple(Diagnostic.from_json(d) for d in data["diagnostics"]),
+            config_hash=data.get("config_hash", ""),
+            accepted_agreements=tuple(data.get("accepted_agreements", ())),
+            covers=dict(data.get("covers", {})),
+        )
+
+
+def build_plan(
+    config: Config,
+    state: GalleryState,
+    catalog: Catalog,
+    *,
+    gallery: str,
+    account: str | None = None,
+    prune: bool = False,
+    targets: frozenset[str] = frozenset(),
+) -> Plan:
+    """Diff the desired assets against the gallery, check every rule, order the writes."""
+    publisher = config.publisher or ""
+    diagnostics: list[Diagnostic] = []
+    if account is not None and account != publisher:
+        diagnostics.append(
+            Diagnostic.of(
+                "publisher-mismatch",
+                f"the gallery credentials belong to account {account!r}, but the file declares "
+                f"publisher.account {publisher!r}; use {publisher!r}'s token, or fix the account",
+                place=config.publisher_place,
+            )
+        )
+    ctx = rules.Context(catalog, publisher, config.accepted_agreements, at_plan=True)
+    plans: list[AssetPlan] = []
+    for asset_id in sorted(config.assets):
+        if targets and asset_id not in targets:
+            continue
+        desired = config.assets[asset_id]
+        current = state.assets.get(asset_id)
+        violations = rules.check_asset(current, desired, ctx)
+        diagnostics += [_locate(v, asset_id, config) for v in violations]
+        if current is not None and current.publisher != publisher:
+            continue
+        plans.append(plan_asset(current, desired))
+    declared = set(config.assets)
+    for asset_id in sorted(state.assets):
+        current = state.assets[asset_id]
+        if asset_id in declared or current.publisher != publisher:
+            continue
+        if targets and asset_id not in targets:
+            continue
+        plans.append(_plan_unmanaged(current, prune, diagnostics))
+    return Plan(
+        publisher=publisher,
+        gallery=gallery,
+        assets=tuple(plans),
+        diagnostics=tuple(sort_diagnostics(diagnostics)),
+        config_hash=config.digest(),
+        accepted_agreements=tuple(sorted(config.accepted_agreements)),
+        covers={sha: path for sha, path in config.covers.items()},
+    )
+
+
+def _locate(v: rules.Violation, asset_id: str, config: Config) -> Diagnostic:
+    return Diagnostic(
+        v.code,
+        v.message,
+        v.severity,
+        config.place(asset_id, v.version, v.field),
+        asset_id,
+        v.version,
+    )
+
+
+def _plan_unmanaged(current: Asset, prune: bool, diagnostics: list[Diagnostic]) -> AssetPlan:
+    if prune:
+        if current.status is Status.DISCONTINUED:
+            return AssetPlan(current.id, Action.NOOP, current.revision)
+        return plan_asset(current, replace(current, status=Status.DISCONTINUED))
+    diagnostics.append(
+        Diagnostic.of(
+            "unmanaged-asset",
+            f"asset {current.id!r} is in the gallery but in no file; it is left as it is. "
+            "Declare it (gallery-sync import writes it out), or run with --prune to discontinue it",
+            asset=current.id,
+        )
+    )
+    return AssetPlan(current.id, Action.UNMANAGED, current.revision)
+
+
+def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
+    """The action, risk-classed changes and ordered operations that take current to desired."""
+    changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
+    operations = tuple(derive_operations(current, desired))
+    revision = current.revision if current else None
+    if current is None:
+        action = Action.CREATE
+    elif not operations:
+        action = Action.NOOP
+    elif current.status is Status.DISCONTINUED and desired.status is Status.RELEASED:
+        action = Action.RELEASE
+    elif current.status is Status.RELEASED and desired.status is Status.DISCONTINUED:
+        action = Action.DISCONTINUE
+    else:
+        action = Action.UPDATE
+    return AssetPlan(desired.id, action, revision, changes if operations else (), operations)
+
+
+def _classify(change: Change, current: Asset | None) -> PlannedChange:
+    path = change.path
+    if current is None and path == ("status",):
+        return PlannedChange(change)
+    if path[0] == "versions" and change.op is ChangeOp.ADD:
+        return PlannedChange(
+            change,
+            Risk.IRREVERSIBLE,
+            "a published version can only be discontinued, never deleted",
+        )
+    if path == ("visibility",):
+        after = Visibility.from_json(change.after)
+        before = current.visibility if current else Visibility()
+        if current is None and after == before:
+            return PlannedChange(change)
+        if after.level is VisibilityLevel.PUBLIC:
+            return PlannedChange(
+                change, Risk.IRREVERSIBLE, "public is final: it can never be narrowed"
+            )
+        return PlannedChange(
+            change, Risk.IRREVERSIBLE, "visibility can never be narrowed back; users never removed"
+        )
+    if len(path) == 3 and path[2] == "status" and change.after == Status.DISCONTINUED.value:
+        return PlannedChange(change, Risk.IRREVERSIBLE, "a discontinued version is final")
+    return PlannedChange(change)
+
+
+def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
+    """The writes, in the order of SPEC section 5, that take current to desired."""
+    if current is None:
+        return [Operation(OpKind.CREATE, value=desired.to_json())]
+    ops: list[Operation] = []
+    if current.status is Status.DISCONTINUED and desired.status is Status.RELEASED:
+        ops.append(Operation(OpKind.RELEASE))
+    was, now = current.to_json(), desired.to_json()
+    fields = {k: now[k] for k in CONTENT_FIELDS if was[k] != now[k]}
+    if fields:
+        ops.append(Operation(OpKind.UPDATE_FIELDS, value=fields))
+    if was["visibility"] != now["visibility"]:
+        ops.append(Operation(OpKind.SET_VISIBILITY, value=now["visibility"]))
+    if was["duration_limit"] != now["duration_limit"]:
+        ops.append(Operation(OpKind.SET_DURATION, value=now["duration_limit"]))
+    old: dict[str, Version] = {v.version: v for v in current.versions}
+    ordered = sorted(desired.versions, key=lambda v: version_key(v.version))
+    ops += [
+        Operation(OpKind.ADD_VERSION, v.version, v.to_json())
+        for v in ordered
+        if v.version not in old
+    ]
+    ops += [
+        Operation(OpKind.SET_VERSION_DESCRIPTION, v.version, v.description)
+        for v in ordered
+        if v.version in old and old[v.version].description != v.description
+    ]
+    ops += [
+        Operation(OpKind.DISCONTINUE_VERSION, v.version)
+        for v in ordered
+        if v.version in old
+        and v.status is Status.DISCONTINUED
+        and old[v.version].status is Status.RELEASED
+    ]
+    if current.status is Status.RELEASED and desired.status is Status.DISCONTINUED:
+        ops.append(Operation(OpKind.DISCONTINUE))
+    return ops
+
+
+def _field_path(name: str) -> tuple[str, ...]:
+    if name.startswith("versions["):
+        number, _, rest = name[len("versions[") :].partition("]")
+        return ("versions", number, *([rest[1:]] if rest else []))
+    return (name,)

@@ -1,0 +1,315 @@
+"""PURE: the transition rules of SPEC section 3, the one place they live.
+
+`plan` calls `check_asset` on (gallery state, desired state) to report every violation early,
+with its line; the gallery calls it on (stored state, state after the write) to refuse a write
+from any client. Nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from gallery_sync.diagnostics import Severity
+from gallery_sync.model import (
+    Asset,
+    Catalog,
+    Status,
+    Version,
+    Visibility,
+    VisibilityLevel,
+    version_key,
+)
+
+PINNED_DIGEST = re.compile(r"@sha256:[0-9a-f]{64}$")
+DEFAULT_ALLOWED_REGISTRIES = ("swr.*.myhuaweicloud.com",)
+
+VISIBILITY_WAY_FORWARD = (
+    "visibility can only widen: only_me -> specific_users -> public; specific_users may gain "
+    "users, never lose them; public is final. To hide the asset from new users, discontinue it "
+    "(status: discontinued)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """A rule broken by a transition. `field` names what to point at (None: the asset's key)."""
+
+    code: str
+    message: str
+    version: str | None = None
+    field: str | None = None
+    severity: Severity = Severity.ERROR
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What a check needs besides the two states: the catalog and the writer's declarations."""
+
+    catalog: Catalog
+    publisher: str
+    accepted_agreements: frozenset[str]
+    at_plan: bool = True
+
+
+def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:
+    """Every violation of moving one asset from `before` (None: new) to `after`."""
+    if before is not None and before.publisher != ctx.publisher:
+        return [
+            Violation(
+                "asset-owned-by-other",
+                f"asset id {after.id!r} belongs to publisher {before.publisher!r} in the gallery; "
+                f"{ctx.publisher!r} cannot change it. Choose another asset id",
+            )
+        ]
+    found: list[Violation] = []
+    found += _check_new_asset(before, after, ctx)
+    found += _check_categories(before, after, ctx)
+    if before is not None:
+        found += _check_visibility(before.visibility, after.visibility)
+    found += _check_versions(before, after, ctx)
+    found += _check_discontinue_last(before, after)
+    return found
+
+
+def _check_new_asset(before: Asset | None, after: Asset, ctx: Context) -> Iterator[Violation]:
+    if before is not None:
+        return
+    if after.status is Status.DISCONTINUED:
+        yield Violation(
+            "new-asset-discontinued",
+            "a new asset cannot be published as discontinued; publish it released, or leave it "
+            "out of the file until it is ready",
+            field="status",
+        )
+    missing = _missing_agreements(ctx)
+    if missing:
+        yield Violation(
+            "agreement-missing",
+            f"publishing a new asset needs every current agreement; add {_listing(missing)} to "
+            "publisher.accepted_agreements",
+        )
+
+
+def _missing_agreements(ctx: Context) -> list[str]:
+    return sorted(ctx.catalog.agreements - ctx.accepted_agreements)
+
+
+def _check_categories(before: Asset | None, after: Asset, ctx: Context) -> Iterator[Violation]:
+    # Only categories this change adds: a category dropped from the taxonomy later must not
+    # lock an existing asset out of every other update.
+    kept = set(before.categories) if before else set()
+    for category in after.categories:
+        if category in kept or category in ctx.catalog.categories:
+            continue
+        yield Violation(
+            "unknown-category",
+            f"category {category!r} is not in the gallery's taxonomy"
+            + _did_you_mean(category, ctx.catalog.categories)
+            + f"; known: {', '.join(sorted(ctx.catalog.categories))}",
+            field="categories",
+        )
+
+
+def _check_visibility(before: Visibility, after: Visibility) -> Iterator[Violation]:
+    if before.level is VisibilityLevel.PUBLIC and after.level is not VisibilityLevel.PUBLIC:
+        yield Violation(
+            "visibility-narrowing",
+            f"the asset is public and public is final; it cannot become {after}. "
+            + VISIBILITY_WAY_FORWARD,
+            field="visibility",
+        )
+    elif after.level < before.level:
+        yield Violation(
+            "visibility-narrowing",
+            f"visibility {before} cannot become {after}. " + VISIBILITY_WAY_FORWARD,
+            field="visibility",
+        )
+    elif after.level is VisibilityLevel.SPECIFIC_USERS and not before.users <= after.users:
+        removed = sorted(before.users - after.users)
+        yield Violation(
+            "visibility-narrowing",
+            f"specific_users would lose {_listing(removed)}; keep them listed. "
+            + VISIBILITY_WAY_FORWARD,
+            field="visibility",
+        )
+
+
+def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterator[Violation]:
+    old = {v.version: v for v in before.versions} if before else {}
+    numbers = [v.version for v in after.versions]
+    for number in sorted({n for n in numbers if numbers.count(n) > 1}, key=version_key):
+        yield Violation(
+            "duplicate-version",
+            f"version {number} is listed more than once",
+            version=number,
+            field="version",
+        )
+    for number in sorted(old.keys() - set(numbers), key=version_key):
+        yield Violation(
+            "version-removed",
+            f"version {number} is published in the gallery and missing here; versions are never "
+            f"deleted. Keep it listed, with status: discontinued to withdraw it",
+            version=number,
+        )
+    highest = max((version_key(n) for n in old), default=None)
+    missing_agreements = _missing_agreements(ctx) if before is not None else []
+    for v in sorted(after.versions, key=lambda v: version_key(v.version)):
+        was = old.get(v.version)
+        if was is not None:
+            yield from _check_published_version(was, v)
+            continue
+        if v.status is Status.DISCONTINUED:
+            yield Violation(
+                "new-version-discontinued",
+                f"a new version cannot be published as discontinued; publish {v.version} "
+                "released, or leave it out of the file until it is ready",
+                version=v.version,
+                field="status",
+            )
+        if highest is not None and version_key(v.version) < highest:
+            top = ".".join(map(str, highest))
+            yield Violation(
+                "version-not-increasing",
+                f"new version {v.version} is lower than the highest existing version {top}; "
+                "subscribers may read it as older",
+                version=v.version,
+                field="version",
+                severity=Severity.WARNING,
+            )
+        if missing_agreements:
+            yield Violation(
+                "agreement-missing",
+                f"publishing version {v.version} needs every current agreement; add "
+                f"{_listing(missing_agreements)} to publisher.accepted_agreements",
+                version=v.version,
+                field="version",
+            )
+        yield from _check_application(v.version, v.region, v.ai_application, ctx)
+
+
+def _check_published_version(was: Version, now: Version) -> Iterator[Violation]:
+    for name in ("region", "ai_application"):
+        if getattr(was, name) != getattr(now, name):
+            yield Violation(
+                "version-source-changed",
+                f"version {was.version} was published from {was.source}; its {name} cannot "
+                f"change to {getattr(now, name)!r}. Publish a new version from the new source "
+                f"instead, and discontinue {was.version} if it should go",
+                version=was.version,
+                field=name,
+            )
+    if was.status is Status.DISCONTINUED and now.status is Status.RELEASED:
+        yield Violation(
+            "version-rerelease",
+            f"version {was.version} is discontinued, and that is final; keep status: "
+            "discontinued, and publish a new version to offer it again",
+            version=was.version,
+            field="status",
+        )
+
+
+def _check_application(number: str, region: str, name: str, ctx: Context) -> Iterator[Violation]:
+    app = ctx.catalog.application(region, name)
+    if app is None:
+        in_region = {n for (r, n) in ctx.catalog.applications if r == region}
+        elsewhere = sorted(r for (r, n) in ctx.catalog.applications if n == name)
+        hint = _did_you_mean(name, in_region)
+        if elsewhere:
+            hint += f"; {name!r} exists in {_listing(elsewhere)}"
+        if not hint:
+            hint = (
+                "; register it first (embedded gallery: "
+                f"gallery-sync apps add {name} --region {region})"
+            )
+        yield Violation(
+            "application-not-found",
+            f"AI application {name!r} not found in region {region}{hint}",
+            version=number,
+            field="ai_application",
+        )
+        return
+    if app.image is None:
+        return
+    finding = image_policy_finding(app.image, ctx.catalog.allowed_registries)
+    if finding:
+        yield Violation(
+            "image-policy",
+            f"version {number}: AI application {name!r} runs container image {app.image!r}, "
+            f"which fails the security check: {finding}",
+            version=number,
+            field="ai_application",
+            severity=Severity.WARNING if ctx.at_plan else Severity.ERROR,
+        )
+
+
+def image_policy_finding(image: str, allowed: Iterable[str]) -> str | None:
+    """Why a container image may not be published, or None when it passes (SPEC section 6)."""
+    allowed = tuple(allowed) or DEFAULT_ALLOWED_REGISTRIES
+    problems = []
+    if not PINNED_DIGEST.search(image):
+        problems.append("it is not pinned by digest (write it as NAME@sha256:<64 hex digits>)")
+    registry = image_registry(image)
+    if not any(fnmatch.fnmatchcase(registry, pattern) for pattern in allowed):
+        problems.append(f"registry {registry!r} is not allowed (allowed: {', '.join(allowed)})")
+    return "; ".join(problems) or None
+
+
+def image_registry(image: str) -> str:
+    """The registry host of an image reference, as docker resolves it."""
+    first, sep, _ = image.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return "docker.io"
+
+
+def _check_discontinue_last(before: Asset | None, after: Asset) -> Iterator[Violation]:
+    # Judged on the state after the whole plan: adding 1.1.0 and discontinuing 1.0.0 together
+    # is legal.
+    old = {v.version: v for v in before.versions} if before else {}
+    newly = [
+        v
+        for v in after.versions
+        if v.status is Status.DISCONTINUED
+        and v.version in old
+        and old[v.version].status is Status.RELEASED
+    ]
+    if newly and len(after.versions) < 2:
+        v = newly[0]
+        yield Violation(
+            "version-discontinue-last",
+            f"version {v.version} is the asset's only version and cannot be discontinued; "
+            "publish a new version first, or discontinue the whole asset (status: discontinued)",
+            version=v.version,
+            field="status",
+        )
+        return
+    released_before = before is not None and before.status is Status.RELEASED
+    reviving = before is not None and not released_before
+    if after.status is Status.RELEASED and not after.released_versions and (newly or reviving):
+        last = newly[-1] if newly else None
+        yield Violation(
+            "version-discontinue-last",
+            "a released asset must keep at least one released version; "
+            + (
+                f"discontinuing {last.version} leaves none. Publish a new version alongside, or "
+                "discontinue the whole asset (status: discontinued)"
+                if last
+                else "every version is discontinued, so the asset cannot be released again. "
+                "Publish a new version alongside"
+            ),
+            version=last.version if last else None,
+            field="status",
+        )
+
+
+def _did_you_mean(word: str, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _listing(items: Iterable[str]) -> str:
+    return ", ".join(repr(i) for i in items)
