@@ -107,7 +107,8 @@ def load_yaml(data: bytes, file: str) -> Document:
             Diagnostic.of(
                 "input-too-large",
                 str(exc) or "nesting too deep",
-                place=doc.place(getattr(exc, "path", ())),
+                # The top-level key whose value blew up: inner paths run through anchors.
+                place=doc.place(getattr(exc, "path", ())[:1]),
             )
         )
         doc.data = None

@@ -1,0 +1,42 @@
+# The two commands of the README: `make demo` (the main job on the embedded gallery) and
+# `make test` (lint, types, tests). Both create the virtualenv they need on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+GS := $(BIN)/gallery-sync
+IMAGE := swr.cn-north-4.myhuaweicloud.com/acme-ml/summarizer-t5@sha256:9f2c1e0b7a4d3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+demo: install
+	$(GS) validate
+	$(GS) apps add flowers-resnet50 --region cn-north-4
+	$(GS) apps add flowers-resnet50-v2 --region cn-east-3
+	$(GS) apps add invoice-ocr-layoutlm --region cn-north-4
+	$(GS) apps add summarizer-t5 --region cn-north-4 --image $(IMAGE)
+	$(GS) plan
+	$(GS) apply --auto-approve --message "make demo"
+	$(GS) plan --detailed-exitcode
+	$(GS) show
+
+lint: install
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/pytest -q
+
+bench: install
+	$(BIN)/python benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) .gallery .pytest_cache .mypy_cache .ruff_cache
