@@ -235,8 +235,11 @@ def apply_operation(asset: Asset | None, op: Operation, *, asset_id: str, publis
         return replace(asset, duration_limit=DurationLimit.from_json(op.value))
     if kind is OpKind.ADD_VERSION:
         assert op.version is not None
+        # A version number already present is overwritten, so that the rules see (and refuse)
+        # the real transition: a changed source, or a discontinued version coming back.
         added = Version.from_json(op.version, op.value)
-        return replace(asset, versions=(*asset.versions, added))
+        kept = tuple(v for v in asset.versions if v.version != op.version)
+        return replace(asset, versions=(*kept, added))
     number = op.version
     versions = []
     for v in asset.versions:

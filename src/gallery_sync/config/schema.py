@@ -99,7 +99,8 @@ def _explain(error: ValidationError, doc: Document) -> list[tuple[tuple[Any, ...
                 )
             )
         return out
-    if keyword == "propertyNames":
+    if "propertyNames" in error.absolute_schema_path:
+        # The error is about a key: point at the key itself.
         return [((*path, instance), f"asset id {instance!r} must be {_words(part)}")]
     if keyword in ("oneOf", "anyOf"):
         return _explain_choice(error, doc)
@@ -147,6 +148,8 @@ def _describe(keyword: str, value: Any, instance: Any, path: tuple[Any, ...], do
                 f'expected a string like "1.0.0"; the YAML value {raw} is a number — quote it: '
                 f'"{".".join(parts)}"'
             )
+        if instance is None:
+            return f"expected {expected}, got an empty value"
         return f"expected {expected}, got {_kind(instance)} {shown}"
     if keyword == "pattern":
         return f"{shown} is not {_PATTERN_WORDS.get(value, f'matching {value}')}"

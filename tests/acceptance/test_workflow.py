@@ -1,0 +1,215 @@
+"""The CLI end to end, as a user drives it: the example config, prompts, exit codes, galleries."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import select
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from helpers import REPO, Workspace, config
+
+FLOWERS = """  flowers:
+    title: Flowers
+    visibility: {visibility}
+    versions:
+      - version: "1.0.0"
+        ai_application: flowers-resnet50
+"""
+
+
+def copy_example(ws: Workspace) -> None:
+    shutil.copy(REPO / "gallery.yaml", ws.root / "gallery.yaml")
+    shutil.copytree(REPO / "covers", ws.root / "covers")
+    shutil.copytree(REPO / "docs", ws.root / "docs")
+    # The example's own schema line points at ./schemas; keep it resolvable here too.
+    (ws.root / "schemas").symlink_to(REPO / "src" / "gallery_sync" / "schemas")
+
+
+def test_example_config_creates_then_converges(ws: Workspace) -> None:
+    copy_example(ws)
+    assert ws.run("validate").code == 0
+    first = ws.run("plan", "--detailed-exitcode")
+    assert first.code == 2, first.out
+    assert "Plan: 3 to create, 0 to update" in first.out
+    applied = ws.run("apply", "--auto-approve", "-m", "first publish")
+    assert applied.code == 0, applied.out + applied.err
+    assert "Apply complete: 3 applied, 0 failed, 0 not tried." in applied.out
+    again = ws.run("plan", "--detailed-exitcode")
+    assert again.code == 0, again.out
+    assert "No changes." in again.out
+    shown = ws.run("show", "--format", "json").json()
+    assert sorted(shown) == ["flower-classifier", "invoice-ocr", "support-chat-summarizer"]
+    assert shown["flower-classifier"]["visibility"] == "public"
+    assert shown["invoice-ocr"]["visibility"] == {"specific_users": ["audit-bot", "finance-team"]}
+    history = ws.run("history").out.splitlines()
+    assert len(history) == 3 and all("first publish" in line for line in history)
+
+
+def test_non_interactive_apply_without_approval_is_refused(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public")))
+    result = ws.run("apply")
+    assert result.code == 1
+    assert "--auto-approve" in result.err and "plan --out" in result.err
+    assert ws.gallery().read_state().assets == {}
+
+
+def _run_in_tty(ws: Workspace, args: list[str], answer: str) -> tuple[int, str]:
+    """Run the CLI with a real pseudo-terminal as stdin/stdout and type `answer` at the prompt."""
+    main, secondary = pty.openpty()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gallery_sync", *args],
+        cwd=ws.root,
+        stdin=secondary,
+        stdout=secondary,
+        stderr=secondary,
+        env=env,
+    )
+    os.close(secondary)
+    seen = b""
+    answered = False
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([main], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(main, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            seen += chunk
+        if not answered and b"Only 'yes' will be accepted" in seen:
+            os.write(main, answer.encode() + b"\n")
+            answered = True
+        if proc.poll() is not None and not ready:
+            break
+    code = proc.wait(timeout=30)
+    os.close(main)
+    return code, seen.decode(errors="replace")
+
+
+def test_apply_on_a_tty_asks_and_applies_only_on_yes(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    code, out = _run_in_tty(ws, ["apply"], "no")
+    assert code == 1 and "nothing was written" in out
+    assert ws.gallery().read_state().assets == {}
+    code, out = _run_in_tty(ws, ["apply"], "yes")
+    assert code == 0, out
+    assert "\x1b[" in out  # coloured on a terminal
+    assert list(ws.gallery().read_state().assets) == ["flowers"]
+
+
+def test_no_color_turns_colours_off_on_a_tty(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    os.environ["NO_COLOR"] = "1"
+    try:
+        code, out = _run_in_tty(ws, ["plan"], "")
+    finally:
+        del os.environ["NO_COLOR"]
+    assert code == 0 and "+ asset flowers" in out and "\x1b[" not in out
+
+
+def test_tour_widen_then_narrow_is_refused_at_its_line(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public")))
+    widened = ws.run("plan", "--detailed-exitcode")
+    assert widened.code == 2
+    assert "! Irreversible" in widened.out and "public is final" in widened.out
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    narrowed = ws.run("plan")
+    assert narrowed.code == 1
+    assert "gallery.yaml:10:5: [error] the asset is public and public is final" in narrowed.out
+    assert "(visibility-narrowing)" in narrowed.out
+    assert ws.run("apply", "--auto-approve").code == 1
+    assert ws.gallery().read_state().assets["flowers"].visibility.name == "public"
+
+
+def test_plan_exit_codes(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    assert ws.run("plan").code == 0
+    assert ws.run("plan", "--detailed-exitcode").code == 2
+    ws.write("bad.yaml", config(FLOWERS.format(visibility="everyone")))
+    assert ws.run("plan", "-f", "bad.yaml", "--detailed-exitcode").code == 1
+
+
+def test_gallery_url_flag_and_environment_select_another_gallery(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    other = ws.root / "elsewhere" / "g.db"
+    url = f"sqlite:///{other}"
+    assert ws.run("apps", "add", "flowers-resnet50", "--region", "cn-north-4", "--gallery", url)
+    assert ws.run("apply", "--auto-approve", "--gallery", url).code == 0
+    assert other.exists()
+    via_env = ws.run("show", "--format", "json", env={"GALLERY_URL": url}).json()
+    assert list(via_env) == ["flowers"]
+    # The default gallery was not touched.
+    assert ws.run("show", "--format", "json").json() == {}
+
+
+def test_bad_gallery_url_is_one_line_not_a_traceback(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    result = ws.run("plan", "--gallery", "ftp://x")
+    assert result.code == 1
+    assert result.err.startswith("error: unknown gallery URL 'ftp://x'")
+    not_db = ws.write("not-a-db.db", "this is not sqlite " * 100)
+    result = ws.run("plan", "--gallery", f"sqlite:///{not_db}")
+    assert result.code == 1 and "cannot open the gallery" in result.err
+
+
+def test_missing_config_file(ws: Workspace) -> None:
+    result = ws.run("validate", "--format", "json")
+    assert result.code == 1
+    assert result.json()["diagnostics"][0]["code"] == "file-not-found"
+
+
+def test_usage_errors_exit_1_so_that_2_only_means_changes(ws: Workspace) -> None:
+    result = ws.run("plan", "--format", "yaml")
+    assert result.code == 1 and "Invalid value for '--format'" in result.err
+
+
+def test_schema_command_prints_the_schema_file(ws: Workspace) -> None:
+    printed = json.loads(ws.run("schema").out)
+    on_disk = json.loads((REPO / "schemas" / "gallery.schema.json").read_text())
+    assert printed == on_disk
+
+
+def test_apps_add_and_list(ws: Workspace) -> None:
+    added = ws.run("apps", "add", "new-app", "--region", "cn-south-1")
+    assert added.out.strip() == "added: cn-south-1/new-app"
+    again = ws.run("apps", "add", "new-app", "--region", "cn-south-1")
+    assert again.out.strip() == "unchanged: cn-south-1/new-app"
+    listed = ws.run("apps", "list").out.splitlines()
+    assert "cn-south-1\tnew-app" in listed
+
+
+def test_validate_reads_a_directory_of_files(ws: Workspace) -> None:
+    ws.write("conf/a.yaml", config(FLOWERS.format(visibility="only_me")))
+    ws.write("conf/b.yaml", config(FLOWERS.format(visibility="only_me").replace("flowers:", "tulips:")))
+    assert ws.run("validate", "-f", "conf").code == 0
+    plan = ws.run("plan", "-f", "conf", "--format", "json").json()
+    assert [a["id"] for a in plan["assets"]] == ["flowers", "tulips"]
+
+
+def test_files_must_agree_on_publisher(ws: Workspace) -> None:
+    ws.write("conf/a.yaml", config(FLOWERS.format(visibility="only_me")))
+    tulips = FLOWERS.format(visibility="only_me").replace("flowers:", "tulips:")
+    ws.write("conf/b.yaml", config(tulips, account="other-ml"))
+    result = ws.run("validate", "-f", "conf", "--format", "json")
+    assert result.code == 1
+    [problem] = result.json()["diagnostics"]
+    assert problem["file"] == "conf/b.yaml" and problem["line"] == 2
+    assert "publisher differs from the one in conf/a.yaml" in problem["message"]
+
+
+def test_python_dash_m_and_console_script_agree(ws: Workspace) -> None:
+    script = Path(sys.executable).parent / "gallery-sync"
+    out = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout == ws.run("--version").out

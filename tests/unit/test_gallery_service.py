@@ -1,0 +1,184 @@
+"""The gallery refuses illegal writes itself, when called directly, bypassing plan."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from gallery_sync.errors import GalleryRefusal
+from gallery_sync.gallery import WriteRequest, open_gallery
+from gallery_sync.gallery.local import LocalGallery
+from gallery_sync.model import Application, Operation, OpKind
+
+AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
+V1 = {"region": "cn-north-4", "ai_application": "app", "description": "", "status": "released"}
+ASSET = {
+    "title": "Flowers",
+    "visibility": "only_me",
+    "versions": {"1.0.0": V1},
+}
+
+
+@pytest.fixture
+def gallery(tmp_path: Path) -> LocalGallery:
+    g = open_gallery(f"sqlite:///{tmp_path / 'g.db'}")
+    assert isinstance(g, LocalGallery)
+    g.add_application(Application("app", "cn-north-4"))
+    g.add_application(Application("app2", "cn-north-4"))
+    g.add_application(Application("img", "cn-north-4", "docker.io/acme/img:latest"))
+    return g
+
+
+def write(g: LocalGallery, *ops: Operation, revision: int | None = 1, account: str = "acme",
+          asset: str = "flowers", agreements: frozenset[str] = AGREED) -> int:
+    return g.write_asset(WriteRequest(account, asset, revision, ops, agreements))
+
+
+def create(g: LocalGallery, body: dict[str, object] = ASSET) -> int:
+    return write(g, Operation(OpKind.CREATE, value=body), revision=None)
+
+
+def dump(g: LocalGallery) -> list[str]:
+    return list(g.db.iterdump())
+
+
+def refused(g: LocalGallery, *ops: Operation, **kwargs: object) -> str:
+    before = dump(g)
+    with pytest.raises(GalleryRefusal) as caught:
+        write(g, *ops, **kwargs)  # type: ignore[arg-type]
+    assert dump(g) == before  # nothing of a refused write survives
+    return caught.value.code
+
+
+def test_create_and_revisions(gallery: LocalGallery) -> None:
+    assert create(gallery) == 1
+    assert write(gallery, Operation(OpKind.UPDATE_FIELDS, value={"title": "New"})) == 2
+    assert gallery.read_state().assets["flowers"].title == "New"
+
+
+def test_refuses_visibility_narrowing(gallery: LocalGallery) -> None:
+    create(gallery, {**ASSET, "visibility": "public"})
+    assert refused(gallery, Operation(OpKind.SET_VISIBILITY, value="only_me")) == (
+        "visibility-narrowing"
+    )
+    users = {"specific_users": ["a", "b"]}
+    create_other = {**ASSET, "visibility": users}
+    write(gallery, Operation(OpKind.CREATE, value=create_other), revision=None, asset="tulips")
+    narrowed = Operation(OpKind.SET_VISIBILITY, value={"specific_users": ["a"]})
+    assert refused(gallery, narrowed, asset="tulips") == "visibility-narrowing"
+
+
+def test_refuses_version_source_change(gallery: LocalGallery) -> None:
+    create(gallery)
+    op = Operation(OpKind.ADD_VERSION, "1.0.0", {**V1, "ai_application": "app2"})
+    assert refused(gallery, op) == "version-source-changed"
+
+
+def test_refuses_rerelease(gallery: LocalGallery) -> None:
+    create(gallery, {**ASSET, "versions": {"1.0.0": V1, "1.1.0": V1}})
+    write(gallery, Operation(OpKind.DISCONTINUE_VERSION, "1.0.0"))
+    assert refused(gallery, Operation(OpKind.ADD_VERSION, "1.0.0", V1), revision=2) == (
+        "version-rerelease"
+    )
+
+
+def test_refuses_discontinuing_the_last_version(gallery: LocalGallery) -> None:
+    create(gallery)
+    assert refused(gallery, Operation(OpKind.DISCONTINUE_VERSION, "1.0.0")) == (
+        "version-discontinue-last"
+    )
+    # Legal: add 1.1.0 and discontinue 1.0.0 in one write, in apply order.
+    write(
+        gallery,
+        Operation(OpKind.ADD_VERSION, "1.1.0", {**V1, "ai_application": "app2"}),
+        Operation(OpKind.DISCONTINUE_VERSION, "1.0.0"),
+    )
+
+
+def test_refuses_new_discontinued_asset_and_version(gallery: LocalGallery) -> None:
+    with pytest.raises(GalleryRefusal) as caught:
+        create(gallery, {**ASSET, "status": "discontinued"})
+    assert caught.value.code == "new-asset-discontinued"
+    create(gallery)
+    op = Operation(OpKind.ADD_VERSION, "1.1.0", {**V1, "status": "discontinued"})
+    assert refused(gallery, op) == "new-version-discontinued"
+
+
+def test_refuses_without_agreements_or_unknown_things(gallery: LocalGallery) -> None:
+    with pytest.raises(GalleryRefusal) as caught:
+        write(gallery, Operation(OpKind.CREATE, value=ASSET), revision=None,
+              agreements=frozenset())
+    assert caught.value.code == "agreement-missing"
+    with pytest.raises(GalleryRefusal) as caught:
+        create(gallery, {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "nope"}}})
+    assert caught.value.code == "application-not-found"
+    with pytest.raises(GalleryRefusal) as caught:
+        create(gallery, {**ASSET, "categories": ["not-a-category"]})
+    assert caught.value.code == "unknown-category"
+
+
+def test_refuses_another_publishers_asset(gallery: LocalGallery) -> None:
+    create(gallery)
+    op = Operation(OpKind.UPDATE_FIELDS, value={"title": "Mine now"})
+    assert refused(gallery, op, account="mallory") == "asset-owned-by-other"
+
+
+def test_refuses_a_stale_revision_with_conflict(gallery: LocalGallery) -> None:
+    create(gallery)
+    write(gallery, Operation(OpKind.UPDATE_FIELDS, value={"title": "Two"}))
+    assert refused(gallery, Operation(OpKind.UPDATE_FIELDS, value={"title": "Three"})) == (
+        "conflict"
+    )
+    with pytest.raises(GalleryRefusal) as caught:
+        create(gallery)  # exists already
+    assert caught.value.code == "conflict"
+
+
+def test_image_policy_refuses_publish_and_records_the_finding(gallery: LocalGallery) -> None:
+    body = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "img"}}}
+    with pytest.raises(GalleryRefusal) as caught:
+        create(gallery, body)
+    assert caught.value.code == "image-policy"
+    assert gallery.read_state().assets == {}
+    [entry] = gallery.history("flowers")
+    assert entry.change["kind"] == "refused" and entry.change["code"] == "image-policy"
+    assert "not pinned by digest" in str(entry.change["message"])
+
+
+def test_cover_is_stored_by_sha256_and_must_be_uploaded(gallery: LocalGallery) -> None:
+    data = b"\x89PNG\r\n\x1a\n" + b"x" * 10
+    sha = hashlib.sha256(data).hexdigest()
+    with pytest.raises(GalleryRefusal):
+        create(gallery, {**ASSET, "cover": sha})
+    gallery.write_asset(
+        WriteRequest("acme", "flowers", None, (Operation(OpKind.CREATE, value={**ASSET, "cover": sha}),),
+                     AGREED, covers={sha: data})
+    )
+    assert gallery.cover(sha) == data
+
+
+def test_every_applied_operation_is_audited(gallery: LocalGallery) -> None:
+    create(gallery)
+    gallery.write_asset(
+        WriteRequest("acme", "flowers", 1,
+                     (Operation(OpKind.UPDATE_FIELDS, value={"title": "T"}),
+                      Operation(OpKind.SET_VISIBILITY, value="public")),
+                     AGREED, plan_hash="abc", message="why")
+    )
+    entries = gallery.history("flowers")
+    assert [e.change["kind"] for e in entries] == ["set-visibility", "update-fields", "create"]
+    assert entries[0].plan_hash == "abc" and entries[0].message == "why"
+    assert entries[0].account == "acme"
+
+
+def test_database_is_created_on_first_use_with_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "dir" / "g.db"
+    g = open_gallery(f"sqlite:///{path}")
+    catalog = g.catalog()
+    assert "image-classification" in catalog.categories and len(catalog.categories) == 18
+    assert catalog.agreements == AGREED
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)

@@ -1,0 +1,206 @@
+"""The transition rules, one test per code: the refusal and the nearest legal change."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from gallery_sync.diagnostics import Severity
+from gallery_sync.model import (
+    Application,
+    Asset,
+    Catalog,
+    Status,
+    Version,
+    Visibility,
+    VisibilityLevel,
+)
+from gallery_sync.rules import Context, check_asset, image_policy_finding, image_registry
+
+PINNED = "swr.cn-north-4.myhuaweicloud.com/acme/app@sha256:" + "0" * 64
+CATALOG = Catalog(
+    categories=frozenset({"ocr", "computer-vision"}),
+    agreements=frozenset({"a1", "a2"}),
+    applications={
+        ("cn-north-4", "app"): Application("app", "cn-north-4"),
+        ("cn-north-4", "app2"): Application("app2", "cn-north-4"),
+        ("cn-north-4", "img"): Application("img", "cn-north-4", PINNED),
+        ("cn-north-4", "bad-img"): Application("bad-img", "cn-north-4", "docker.io/x/y:latest"),
+    },
+)
+CTX = Context(CATALOG, "acme", frozenset({"a1", "a2"}))
+V1 = Version("1.0.0", "cn-north-4", "app")
+V2 = Version("1.1.0", "cn-north-4", "app2")
+BASE = Asset("flowers", "acme", "Flowers", (V1,))
+
+PUBLIC = Visibility(VisibilityLevel.PUBLIC)
+ALICE = Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset({"alice"}))
+ALICE_BOB = Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset({"alice", "bob"}))
+
+
+def codes(before: Asset | None, after: Asset, ctx: Context = CTX) -> list[str]:
+    return [v.code for v in check_asset(before, after, ctx) if v.severity is Severity.ERROR]
+
+
+def test_legal_create() -> None:
+    assert codes(None, BASE) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (Visibility(), PUBLIC),
+        (Visibility(), ALICE),
+        (ALICE, ALICE_BOB),
+        (ALICE, PUBLIC),
+        (PUBLIC, PUBLIC),
+    ],
+)
+def test_visibility_may_widen(before: Visibility, after: Visibility) -> None:
+    assert codes(replace(BASE, visibility=before), replace(BASE, visibility=after)) == []
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [(PUBLIC, Visibility()), (PUBLIC, ALICE), (ALICE, Visibility()), (ALICE_BOB, ALICE)],
+)
+def test_visibility_narrowing(before: Visibility, after: Visibility) -> None:
+    found = check_asset(replace(BASE, visibility=before), replace(BASE, visibility=after), CTX)
+    assert [v.code for v in found] == ["visibility-narrowing"]
+    assert found[0].field == "visibility"
+    assert "discontinue it" in found[0].message
+
+
+def test_reordering_users_is_no_change() -> None:
+    a = Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset(["bob", "alice"]))
+    assert codes(replace(BASE, visibility=ALICE_BOB), replace(BASE, visibility=a)) == []
+
+
+def test_unknown_category_only_for_added_categories() -> None:
+    after = replace(BASE, categories=("ocr", "flowers"))
+    assert codes(BASE, after) == ["unknown-category"]
+    # A category the taxonomy dropped later does not block other updates.
+    kept = replace(BASE, categories=("flowers",))
+    assert codes(kept, replace(kept, title="New")) == []
+
+
+def test_agreement_missing_for_new_asset_and_new_version_only() -> None:
+    partial = Context(CATALOG, "acme", frozenset({"a1"}))
+    assert codes(None, BASE, partial) == ["agreement-missing"]
+    assert codes(BASE, replace(BASE, title="x"), partial) == []
+    assert codes(BASE, replace(BASE, versions=(V1, V2)), partial) == ["agreement-missing"]
+    assert codes(BASE, replace(BASE, versions=(V1, V2)), CTX) == []
+
+
+def test_application_not_found_with_did_you_mean() -> None:
+    after = replace(BASE, versions=(Version("1.0.0", "cn-north-4", "ap"),))
+    [v] = check_asset(None, after, CTX)
+    assert v.code == "application-not-found" and "did you mean 'app'" in v.message
+
+
+def test_application_not_found_names_the_region_it_lives_in() -> None:
+    after = replace(BASE, versions=(Version("1.0.0", "cn-east-3", "app"),))
+    [v] = check_asset(None, after, CTX)
+    assert "'app' exists in 'cn-north-4'" in v.message
+
+
+def test_existing_version_is_not_checked_against_the_catalog() -> None:
+    gone = replace(BASE, versions=(Version("1.0.0", "cn-north-4", "retired-app"),))
+    assert codes(gone, replace(gone, title="x")) == []
+
+
+def test_asset_owned_by_other() -> None:
+    theirs = replace(BASE, publisher="other")
+    assert codes(theirs, BASE) == ["asset-owned-by-other"]
+
+
+def test_version_removed() -> None:
+    assert codes(replace(BASE, versions=(V1, V2)), BASE) == ["version-removed"]
+    discontinued = replace(V2, status=Status.DISCONTINUED)
+    assert codes(replace(BASE, versions=(V1, V2)), replace(BASE, versions=(V1, discontinued))) == []
+
+
+@pytest.mark.parametrize("field", ["region", "ai_application"])
+def test_version_source_changed(field: str) -> None:
+    changed = replace(V1, **{field: "cn-east-3" if field == "region" else "app2"})
+    found = check_asset(BASE, replace(BASE, versions=(changed,)), CTX)
+    assert [v.code for v in found] == ["version-source-changed"]
+    assert found[0].field == field
+
+
+def test_version_rerelease() -> None:
+    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    assert codes(before, replace(BASE, versions=(V1, V2))) == ["version-rerelease"]
+
+
+def test_discontinue_only_version() -> None:
+    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED),))
+    assert codes(BASE, after) == ["version-discontinue-last"]
+
+
+def test_discontinue_old_while_adding_new_in_one_plan_is_legal() -> None:
+    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    assert codes(BASE, after) == []
+
+
+def test_discontinue_last_released_of_a_released_asset() -> None:
+    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED),
+                                    replace(V2, status=Status.DISCONTINUED)))
+    assert codes(before, after) == ["version-discontinue-last"]
+    # ...legal when the asset is discontinued with it.
+    assert codes(before, replace(after, status=Status.DISCONTINUED)) == []
+
+
+def test_release_asset_with_no_released_version_is_refused() -> None:
+    all_gone = (replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED))
+    before = replace(BASE, versions=all_gone, status=Status.DISCONTINUED)
+    assert codes(before, replace(before, status=Status.RELEASED)) == ["version-discontinue-last"]
+    assert codes(before, replace(before, status=Status.RELEASED,
+                                 versions=(*all_gone, Version("2.0.0", "cn-north-4", "app")))) == []
+
+
+def test_new_asset_discontinued() -> None:
+    assert codes(None, replace(BASE, status=Status.DISCONTINUED)) == ["new-asset-discontinued"]
+
+
+def test_new_version_discontinued() -> None:
+    after = replace(BASE, versions=(V1, replace(V2, status=Status.DISCONTINUED)))
+    assert codes(BASE, after) == ["new-version-discontinued"]
+
+
+def test_version_not_increasing_is_a_warning() -> None:
+    before = replace(BASE, versions=(V2,))
+    found = check_asset(before, replace(BASE, versions=(V2, V1)), CTX)
+    assert [(v.code, v.severity) for v in found] == [("version-not-increasing", Severity.WARNING)]
+
+
+def test_image_policy_is_a_warning_at_plan_and_an_error_at_the_gallery() -> None:
+    after = replace(BASE, versions=(Version("1.0.0", "cn-north-4", "bad-img"),))
+    [at_plan] = check_asset(None, after, CTX)
+    assert (at_plan.code, at_plan.severity) == ("image-policy", Severity.WARNING)
+    [at_gallery] = check_asset(None, after, replace(CTX, at_plan=False))
+    assert (at_gallery.code, at_gallery.severity) == ("image-policy", Severity.ERROR)
+    pinned = replace(BASE, versions=(Version("1.0.0", "cn-north-4", "img"),))
+    assert check_asset(None, pinned, replace(CTX, at_plan=False)) == []
+
+
+@pytest.mark.parametrize(
+    ("image", "problem"),
+    [
+        ("swr.cn-north-4.myhuaweicloud.com/a/b:1.0", "not pinned by digest"),
+        ("docker.io/a/b@sha256:" + "0" * 64, "registry 'docker.io' is not allowed"),
+        ("a/b@sha256:" + "0" * 64, "registry 'docker.io' is not allowed"),
+        ("swr.cn-north-4.myhuaweicloud.com/a/b@sha256:" + "0" * 63, "not pinned"),
+    ],
+)
+def test_image_policy_findings(image: str, problem: str) -> None:
+    finding = image_policy_finding(image, ())
+    assert finding is not None and problem in finding
+
+
+def test_allowed_registries_are_configurable() -> None:
+    image = "registry.example.com:5000/a@sha256:" + "1" * 64
+    assert image_registry(image) == "registry.example.com:5000"
+    assert image_policy_finding(image, ("registry.example.com:*",)) is None
