@@ -2,8 +2,8 @@
 
 A case folder holds gallery.yaml (the config under test), expected.json (command, exit code,
 diagnostics as [code, line, severity], message fragments by line), and optionally
-before.yaml (applied first, to set up the gallery; "before" lists several) and legal.yaml (the nearest legal change:
-it must plan without errors and apply).
+before.yaml (applied first, to set up the gallery; "before" lists several) and legal.yaml
+(the nearest legal change: it must plan without errors and apply).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from helpers import Workspace
 
 CASES = Path(__file__).parent / "cases"
@@ -41,9 +42,7 @@ def test_case(name: str, ws: Workspace) -> None:
     result = ws.run(command, *args, "--format", "json", *extra)
     assert result.code == expected["exit"], result.out + result.err
     body = result.json()
-    found = sorted(
-        [d["code"], d["line"], d["severity"]] for d in body["diagnostics"]
-    )
+    found = sorted([d["code"], d["line"], d["severity"]] for d in body["diagnostics"])
     assert found == sorted(expected["diagnostics"], key=lambda d: (d[0], d[1] or 0, d[2]))
     by_line = {str(d["line"]): d for d in body["diagnostics"]}
     for line, fragment in expected.get("messages", {}).items():

@@ -192,7 +192,9 @@ def test_apps_add_and_list(ws: Workspace) -> None:
 
 def test_validate_reads_a_directory_of_files(ws: Workspace) -> None:
     ws.write("conf/a.yaml", config(FLOWERS.format(visibility="only_me")))
-    ws.write("conf/b.yaml", config(FLOWERS.format(visibility="only_me").replace("flowers:", "tulips:")))
+    ws.write(
+        "conf/b.yaml", config(FLOWERS.format(visibility="only_me").replace("flowers:", "tulips:"))
+    )
     assert ws.run("validate", "-f", "conf").code == 0
     plan = ws.run("plan", "-f", "conf", "--format", "json").json()
     assert [a["id"] for a in plan["assets"]] == ["flowers", "tulips"]

@@ -32,8 +32,14 @@ def gallery(tmp_path: Path) -> LocalGallery:
     return g
 
 
-def write(g: LocalGallery, *ops: Operation, revision: int | None = 1, account: str = "acme",
-          asset: str = "flowers", agreements: frozenset[str] = AGREED) -> int:
+def write(
+    g: LocalGallery,
+    *ops: Operation,
+    revision: int | None = 1,
+    account: str = "acme",
+    asset: str = "flowers",
+    agreements: frozenset[str] = AGREED,
+) -> int:
     return g.write_asset(WriteRequest(account, asset, revision, ops, agreements))
 
 
@@ -109,8 +115,7 @@ def test_refuses_new_discontinued_asset_and_version(gallery: LocalGallery) -> No
 
 def test_refuses_without_agreements_or_unknown_things(gallery: LocalGallery) -> None:
     with pytest.raises(GalleryRefusal) as caught:
-        write(gallery, Operation(OpKind.CREATE, value=ASSET), revision=None,
-              agreements=frozenset())
+        write(gallery, Operation(OpKind.CREATE, value=ASSET), revision=None, agreements=frozenset())
     assert caught.value.code == "agreement-missing"
     with pytest.raises(GalleryRefusal) as caught:
         create(gallery, {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "nope"}}})
@@ -154,8 +159,14 @@ def test_cover_is_stored_by_sha256_and_must_be_uploaded(gallery: LocalGallery) -
     with pytest.raises(GalleryRefusal):
         create(gallery, {**ASSET, "cover": sha})
     gallery.write_asset(
-        WriteRequest("acme", "flowers", None, (Operation(OpKind.CREATE, value={**ASSET, "cover": sha}),),
-                     AGREED, covers={sha: data})
+        WriteRequest(
+            "acme",
+            "flowers",
+            None,
+            (Operation(OpKind.CREATE, value={**ASSET, "cover": sha}),),
+            AGREED,
+            covers={sha: data},
+        )
     )
     assert gallery.cover(sha) == data
 
@@ -163,10 +174,18 @@ def test_cover_is_stored_by_sha256_and_must_be_uploaded(gallery: LocalGallery) -
 def test_every_applied_operation_is_audited(gallery: LocalGallery) -> None:
     create(gallery)
     gallery.write_asset(
-        WriteRequest("acme", "flowers", 1,
-                     (Operation(OpKind.UPDATE_FIELDS, value={"title": "T"}),
-                      Operation(OpKind.SET_VISIBILITY, value="public")),
-                     AGREED, plan_hash="abc", message="why")
+        WriteRequest(
+            "acme",
+            "flowers",
+            1,
+            (
+                Operation(OpKind.UPDATE_FIELDS, value={"title": "T"}),
+                Operation(OpKind.SET_VISIBILITY, value="public"),
+            ),
+            AGREED,
+            plan_hash="abc",
+            message="why",
+        )
     )
     entries = gallery.history("flowers")
     assert [e.change["kind"] for e in entries] == ["set-visibility", "update-fields", "create"]

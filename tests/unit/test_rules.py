@@ -146,8 +146,10 @@ def test_discontinue_old_while_adding_new_in_one_plan_is_legal() -> None:
 
 def test_discontinue_last_released_of_a_released_asset() -> None:
     before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED),
-                                    replace(V2, status=Status.DISCONTINUED)))
+    after = replace(
+        BASE,
+        versions=(replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED)),
+    )
     assert codes(before, after) == ["version-discontinue-last"]
     # ...legal when the asset is discontinued with it.
     assert codes(before, replace(after, status=Status.DISCONTINUED)) == []
@@ -157,8 +159,17 @@ def test_release_asset_with_no_released_version_is_refused() -> None:
     all_gone = (replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED))
     before = replace(BASE, versions=all_gone, status=Status.DISCONTINUED)
     assert codes(before, replace(before, status=Status.RELEASED)) == ["version-discontinue-last"]
-    assert codes(before, replace(before, status=Status.RELEASED,
-                                 versions=(*all_gone, Version("2.0.0", "cn-north-4", "app")))) == []
+    assert (
+        codes(
+            before,
+            replace(
+                before,
+                status=Status.RELEASED,
+                versions=(*all_gone, Version("2.0.0", "cn-north-4", "app")),
+            ),
+        )
+        == []
+    )
 
 
 def test_new_asset_discontinued() -> None:

@@ -44,7 +44,10 @@ def test_version_written_as_an_integer(tmp_path: Path) -> None:
 
 def test_version_with_leading_zero(tmp_path: Path) -> None:
     [(_, message)] = problems(tmp_path, asset("    title: Flowers\n", version='"01.0.0"'))
-    assert message == "version: '01.0.0' is not a string like \"1.0.0\" (three numbers, no leading zeros)"
+    assert (
+        message
+        == "version: '01.0.0' is not a string like \"1.0.0\" (three numbers, no leading zeros)"
+    )
 
 
 def test_typo_gets_a_did_you_mean(tmp_path: Path) -> None:
@@ -80,8 +83,11 @@ def test_repeated_category(tmp_path: Path) -> None:
 def test_bad_asset_id_points_at_the_id(tmp_path: Path) -> None:
     found = problems(tmp_path, asset("    title: Flowers\n").replace("flowers:", "Flowers_1:"))
     assert found == [
-        (8, "asset id 'Flowers_1' must be a slug of 3 to 64 lowercase letters, digits and '-', "
-            "not starting or ending with '-'")
+        (
+            8,
+            "asset id 'Flowers_1' must be a slug of 3 to 64 lowercase letters, digits and '-', "
+            "not starting or ending with '-'",
+        )
     ]
 
 
@@ -102,7 +108,9 @@ def test_missing_region_without_default(tmp_path: Path) -> None:
 def test_wrong_api_version_and_missing_title_all_reported(tmp_path: Path) -> None:
     text = config(asset("    cover: 5\n")).replace("gallery-sync/v1", "gallery-sync/v2")
     (tmp_path / "gallery.yaml").write_text(text)
-    found = [(d.place.line, d.message) for d in load_config([str(tmp_path / "gallery.yaml")]).diagnostics]  # type: ignore[union-attr]
+    found = [
+        (d.place.line, d.message) for d in load_config([str(tmp_path / "gallery.yaml")]).diagnostics
+    ]  # type: ignore[union-attr]
     assert found == [
         (1, "apiVersion: expected 'gallery-sync/v1', got 'gallery-sync/v2'"),
         (8, "asset 'flowers' is missing the required field 'title'"),
