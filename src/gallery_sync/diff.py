@@ -58,7 +58,16 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
     for levels in DeepDiff(old, new, view="tree").values():
         for level in levels:
             path = [str(p) for p in level.path(output_format="list")]
-            keys.add(tuple(path[:3]) if path[0] == "versions" else (path[0],))
+            if path == ["versions"]:
+                # deepdiff reports a dict whose keys all changed as one value change.
+                numbers = old["versions"].keys() | new["versions"].keys()
+                keys.update(
+                    ("versions", n)
+                    for n in numbers
+                    if old["versions"].get(n) != new["versions"].get(n)
+                )
+            else:
+                keys.add(tuple(path[:3]) if path[0] == "versions" else (path[0],))
     return [_change(key, old, new) for key in sorted(keys, key=_order)]
 
 

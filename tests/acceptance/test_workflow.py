@@ -215,3 +215,58 @@ def test_python_dash_m_and_console_script_agree(ws: Workspace) -> None:
     script = Path(sys.executable).parent / "gallery-sync"
     out = subprocess.run([script, "--version"], capture_output=True, text=True, check=True)
     assert out.stdout == ws.run("--version").out
+
+
+def _two_assets() -> str:
+    tulips = FLOWERS.format(visibility="only_me").replace("flowers:", "tulips:")
+    return config(FLOWERS.format(visibility="only_me") + tulips)
+
+
+def test_target_limits_plan_and_apply(ws: Workspace) -> None:
+    ws.write("gallery.yaml", _two_assets())
+    plan = ws.run("plan", "--target", "tulips", "--format", "json").json()
+    assert [a["id"] for a in plan["assets"]] == ["tulips"]
+    assert ws.run("apply", "--target", "tulips", "--auto-approve").code == 0
+    assert list(ws.gallery().read_state().assets) == ["tulips"]
+    rest = ws.run("plan", "--format", "json").json()
+    assert [(a["id"], a["action"]) for a in rest["assets"]] == [
+        ("flowers", "create"),
+        ("tulips", "no-op"),
+    ]
+    unknown = ws.run("plan", "--target", "roses")
+    assert unknown.code == 1 and "--target roses: no such asset" in unknown.err
+
+
+def test_prune_discontinues_unmanaged_assets_never_deletes(ws: Workspace) -> None:
+    ws.write("gallery.yaml", _two_assets())
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    plain = ws.run("plan", "--format", "json").json()
+    assert [(a["id"], a["action"]) for a in plain["assets"]] == [
+        ("flowers", "no-op"),
+        ("tulips", "unmanaged"),
+    ]
+    assert plain["summary"]["unmanaged"] == 1 and plain["summary"]["warnings"] == 1
+    pruned = ws.run("plan", "--prune", "--format", "json").json()
+    assert [(a["id"], a["action"]) for a in pruned["assets"]][1] == ("tulips", "discontinue")
+    assert ws.run("apply", "--prune", "--auto-approve").code == 0
+    tulips = ws.gallery().read_state().assets["tulips"]
+    assert tulips.status.value == "discontinued" and len(tulips.versions) == 1
+
+
+def test_discontinue_and_release_an_asset(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    assert ws.run("apply", "--auto-approve").code == 0
+    gone = FLOWERS.format(visibility="only_me").replace(
+        "    versions:", "    status: discontinued\n    versions:"
+    )
+    ws.write("gallery.yaml", config(gone))
+    plan = ws.run("plan", "--format", "json").json()
+    assert plan["assets"][0]["action"] == "discontinue"
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    plan = ws.run("plan", "--format", "json").json()
+    assert plan["assets"][0]["action"] == "release"
+    assert plan["summary"]["release"] == 1
+    assert ws.run("apply", "--auto-approve").code == 0
+    assert ws.gallery().read_state().assets["flowers"].status.value == "released"

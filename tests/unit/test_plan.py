@@ -153,3 +153,12 @@ def test_publisher_mismatch_when_credentials_belong_to_another_account() -> None
         cfg, GalleryState({}), Catalog(frozenset(), frozenset(), {}), gallery="g", account="acme"
     )
     assert plan.diagnostics == ()
+
+
+def test_diff_when_every_version_number_changes() -> None:
+    # deepdiff reports this as one change of the whole versions mapping; we still name each.
+    changes = diff_asset(BASE, replace(BASE, versions=(V2,)))
+    assert [(c.op, c.field) for c in changes] == [
+        (ChangeOp.REMOVE, "versions[1.0.0]"),
+        (ChangeOp.ADD, "versions[1.1.0]"),
+    ]
