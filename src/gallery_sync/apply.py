@@ -31,6 +31,7 @@ class AssetResult:
 @dataclass(slots=True)
 class ApplyReport:
     results: list[AssetResult] = field(default_factory=list)
+    interrupted: bool = False
 
     def of(self, outcome: Outcome) -> list[AssetResult]:
         return [r for r in self.results if r.outcome is outcome]
@@ -73,6 +74,9 @@ def apply_plan(
             report.results.append(result)
             if progress:
                 progress(asset, result)
+    except KeyboardInterrupt:
+        # Ctrl-C: the asset being written is whole either way (one transaction); stop here.
+        report.interrupted = True
     finally:
         # Interrupted (Ctrl-C): what was not reached is reported as not tried.
         report.results += [

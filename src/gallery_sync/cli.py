@@ -233,11 +233,23 @@ def apply(
 
 
 def _progress(total: int) -> Callable[[Any, Any], None]:
+    """A progress bar on a terminal; plain lines (one per asset) in logs and CI."""
     done = [0]
+    on_tty = sys.stdout.isatty()
 
     def show(asset: Any, result: Any) -> None:
         done[0] += 1
-        echo(f"[{done[0]}/{total}] {asset.id}: {result.outcome.value}\n")
+        line = f"[{done[0]}/{total}] {asset.id}: {result.outcome.value}"
+        if not on_tty:
+            echo(line + "\n")
+            return
+        if result.outcome.value != "applied":
+            echo("\r\x1b[K" + line + "\n")  # failures stay on screen
+        filled = done[0] * 30 // total
+        bar = "#" * filled + "." * (30 - filled)
+        echo(f"\r\x1b[K[{bar}] {done[0]}/{total} {asset.id}"[:120])
+        if done[0] == total:
+            echo("\n")
 
     return show
 
@@ -344,6 +356,23 @@ def apps_list(gallery: str | None) -> None:
     catalog = open_gallery(gallery).catalog()
     for (region, name), app in sorted(catalog.applications.items()):
         echo(f"{region}\t{name}" + (f"\t{app.image}" if app.image else "") + "\n")
+
+
+@apps.command("registries")
+@click.argument("patterns", nargs=-1)
+@gallery_option
+def apps_registries(patterns: tuple[str, ...], gallery: str | None) -> None:
+    """Show, or set to PATTERNS, the registries container images may come from."""
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.gallery.local import LocalGallery
+
+    opened = open_gallery(gallery)
+    if patterns:
+        if not isinstance(opened, LocalGallery):
+            raise UsageError("only the embedded gallery's registries are set from here")
+        opened.set_allowed_registries(list(patterns))
+    for pattern in opened.catalog().allowed_registries:
+        echo(pattern + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -270,3 +270,21 @@ def test_discontinue_and_release_an_asset(ws: Workspace) -> None:
     assert plan["summary"]["release"] == 1
     assert ws.run("apply", "--auto-approve").code == 0
     assert ws.gallery().read_state().assets["flowers"].status.value == "released"
+
+
+def test_allowed_registries_are_configurable(ws: Workspace) -> None:
+    assert ws.run("apps", "registries").out == "swr.*.myhuaweicloud.com\n"
+    ws.write(
+        "gallery.yaml",
+        config(
+            FLOWERS.format(visibility="only_me").replace("flowers-resnet50", "summarizer-dockerhub")
+        ),
+    )
+    warned = ws.run("plan", "--format", "json").json()
+    assert [d["code"] for d in warned["diagnostics"]] == ["image-policy"]
+    assert ws.run("apply", "--auto-approve").code == 1
+    assert ws.run("apps", "registries", "swr.*.myhuaweicloud.com", "docker.io").code == 0
+    assert ws.run("plan", "--format", "json").json()["diagnostics"] == []
+    assert ws.run("apply", "--auto-approve").code == 0
+    refused, created = ws.gallery().history("flowers")[::-1]
+    assert refused.change["code"] == "image-policy" and created.change["kind"] == "create"

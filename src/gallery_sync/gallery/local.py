@@ -10,7 +10,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gallery_sync.errors import GalleryUnavailable
+from gallery_sync.diagnostics import Diagnostic
+from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.gallery import AuditEntry, WriteRequest
 from gallery_sync.gallery.service import write_asset
 from gallery_sync.model import (
@@ -289,7 +290,18 @@ class LocalGallery:
         return GalleryState(_assets_from_rows(self.db.execute(_STATE_QUERY).fetchall()))
 
     def write_asset(self, request: WriteRequest) -> int:
-        return write_asset(self, request)
+        try:
+            return write_asset(self, request)
+        except sqlite3.Error as exc:
+            raise GalleryRefusal(
+                [
+                    Diagnostic.of(
+                        "gallery-error",
+                        f"the gallery could not store the write: {exc}; nothing of it was kept",
+                        asset=request.asset_id,
+                    )
+                ]
+            ) from exc
 
     def history(self, asset_id: str | None = None) -> list[AuditEntry]:
         query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"
@@ -314,6 +326,14 @@ class LocalGallery:
                 (app.region, app.name, app.image),
             )
         return "added" if row is None else "updated"
+
+    def set_allowed_registries(self, patterns: list[str]) -> None:
+        """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
+        with self.transaction() as tx:
+            tx.db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
+                (json.dumps(patterns),),
+            )
 
     def cover(self, sha256: str) -> bytes | None:
         row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()

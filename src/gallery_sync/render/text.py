@@ -138,6 +138,8 @@ def render_apply_report(report: ApplyReport) -> str:
     if not_tried:
         lines.append("not tried: " + ", ".join(r.id for r in not_tried))
     verdict = "Apply complete" if report.ok else "Apply incomplete"
+    if report.interrupted:
+        verdict = "Apply interrupted"
     lines.append(
         f"{verdict}: {len(applied)} applied, {len(failed)} failed, {len(not_tried)} not tried."
     )

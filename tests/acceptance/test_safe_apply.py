@@ -1,0 +1,275 @@
+"""Safe apply with real processes and files: saved plans, stale plans, races, kills, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from helpers import Workspace, config
+
+
+def assets_yaml(
+    ids: list[str], *, title: str, public: bool = False, extra_version: bool = False
+) -> str:
+    out = []
+    for asset_id in ids:
+        out.append(f"  {asset_id}:\n    title: {title}\n")
+        if public:
+            out.append("    visibility: public\n    duration_limit: {days: 30}\n")
+        out.append(
+            '    versions:\n      - version: "1.0.0"\n        ai_application: flowers-resnet50\n'
+        )
+        if extra_version:
+            out.append('      - version: "1.1.0"\n        ai_application: flowers-resnet50-v3\n')
+    return config("".join(out))
+
+
+def titles(ws: Workspace) -> dict[str, str]:
+    return {k: a.title for k, a in ws.gallery().read_state().assets.items()}
+
+
+def audit_count(ws: Workspace) -> int:
+    return len(ws.gallery().history())
+
+
+# --- saved plans ---------------------------------------------------------------------------
+
+
+def test_saved_plan_applies_what_was_reviewed_not_the_edited_file(ws: Workspace) -> None:
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="Reviewed"))
+    saved = ws.run("plan", "--out", "reviewed.plan")
+    assert saved.code == 0 and "apply reviewed.plan" in saved.err
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="Edited after review"))
+    applied = ws.run(
+        "apply", "reviewed.plan"
+    )  # no TTY and no --auto-approve: a plan file is approval
+    assert applied.code == 0, applied.out + applied.err
+    assert titles(ws) == {"flowers": "Reviewed"}
+    plan_hash = json.loads((ws.root / "reviewed.plan").read_text())["plan_hash"]
+    assert ws.gallery().history()[0].plan_hash == plan_hash
+
+
+def test_stale_plan_is_refused_whole_before_anything_is_written(ws: Workspace) -> None:
+    ws.write("gallery.yaml", assets_yaml(["flowers", "tulips"], title="One"))
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", assets_yaml(["flowers", "tulips"], title="Two"))
+    assert ws.run("plan", "--out", "two.plan").code == 0
+    # Meanwhile someone else retitles tulips.
+    ws.write(
+        "other.yaml",
+        assets_yaml(["flowers", "tulips"], title="One").replace(
+            "tulips:\n    title: One", "tulips:\n    title: Other"
+        ),
+    )
+    assert ws.run("apply", "-f", "other.yaml", "--auto-approve", "--target", "tulips").code == 0
+    entries = audit_count(ws)
+    stale = ws.run("apply", "two.plan")
+    assert stale.code == 1
+    assert "(stale-plan)" in stale.err
+    assert (
+        "asset 'tulips' changed in the gallery since the plan was made: revision 1 -> 2"
+        in stale.err
+    )
+    assert "(title changed)" in stale.err
+    assert "flowers" not in stale.err
+    assert titles(ws) == {"flowers": "One", "tulips": "Other"}
+    assert audit_count(ws) == entries
+
+
+def test_saved_plan_refusals(ws: Workspace) -> None:
+    ws.write("bad.yaml", assets_yaml(["flowers"], title="X").replace("flowers-resnet50", "nope"))
+    assert ws.run("plan", "-f", "bad.yaml", "--out", "bad.plan").code == 1
+    refused = ws.run("apply", "bad.plan")
+    assert refused.code == 1 and "has errors" in refused.err
+
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="X"))
+    assert ws.run("plan", "--out", "good.plan").code == 0
+    other = ws.run("apply", "good.plan", "--gallery", f"sqlite:///{ws.root / 'other.db'}")
+    assert other.code == 1 and "was made for gallery sqlite:///.gallery/gallery.db" in other.err
+
+    body = json.loads((ws.root / "good.plan").read_text())
+    body["format_version"] = "99"
+    ws.write("future.plan", json.dumps(body))
+    future = ws.run("apply", "future.plan")
+    assert future.code == 1 and "format_version '99'" in future.err
+
+    ws.write("junk.plan", "{not json")
+    assert "is not a gallery-sync plan" in ws.run("apply", "junk.plan").err
+    assert "cannot read plan file" in ws.run("apply", "missing.plan").err
+    assert ws.gallery().read_state().assets == {}
+
+
+def test_plan_file_holds_no_secrets_and_revisions(ws: Workspace) -> None:
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="X"))
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="Y"))
+    ws.run("plan", "--out", "p.json", env={"GALLERY_TOKEN": "s3cr3t-token-value"})
+    text = (ws.root / "p.json").read_text()
+    assert "s3cr3t" not in text
+    body = json.loads(text)
+    assert body["assets"][0]["revision"] == 1 and len(body["config_hash"]) == 64
+
+
+# --- audit log -----------------------------------------------------------------------------
+
+
+def test_audit_message_defaults_to_the_git_commit(ws: Workspace) -> None:
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="X"))
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "init", "-q"], cwd=ws.root, check=True)
+    subprocess.run([*git, "add", "gallery.yaml"], cwd=ws.root, check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], cwd=ws.root, check=True)
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ws.root, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("gallery.yaml", assets_yaml(["flowers"], title="Y"))
+    assert ws.run("apply", "--auto-approve", "--message", "retitle").code == 0
+    lines = ws.run("history", "flowers").out.splitlines()
+    assert lines[0].endswith("— retitle") and "update-fields" in lines[0]
+    assert lines[1].endswith(f"— git {head}") and ": create" in lines[1]
+
+
+# --- partial failure -----------------------------------------------------------------------
+
+
+def test_one_assets_failure_stops_that_asset_only(ws: Workspace) -> None:
+    ids = ["aaa", "bbb", "ccc"]
+    ws.write("gallery.yaml", assets_yaml(ids, title="One"))
+    assert ws.run("apply", "--auto-approve").code == 0
+    db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
+    db.execute(
+        "CREATE TRIGGER injected BEFORE UPDATE ON assets WHEN NEW.id = 'bbb' "
+        "BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+    )
+    db.commit()
+    ws.write("gallery.yaml", assets_yaml(ids, title="Two"))
+    result = ws.run("apply", "--auto-approve")
+    assert result.code == 1
+    assert "failed: bbb: the gallery could not store the write: injected failure" in result.out
+    assert "Apply incomplete: 2 applied, 1 failed, 0 not tried." in result.out
+    assert titles(ws) == {"aaa": "Two", "bbb": "One", "ccc": "Two"}
+    remaining = ws.run("plan", "--format", "json").json()
+    assert [(a["id"], a["action"]) for a in remaining["assets"] if a["action"] != "no-op"] == [
+        ("bbb", "update")
+    ]
+    db.execute("DROP TRIGGER injected")
+    db.commit()
+    assert ws.run("apply", "--auto-approve").code == 0
+    assert ws.run("plan", "--detailed-exitcode").code == 0
+
+
+# --- concurrency ---------------------------------------------------------------------------
+
+
+def _spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    return subprocess.Popen(
+        [sys.executable, "-m", "gallery_sync", *args],
+        cwd=ws.root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def test_two_applies_racing_lose_no_write(ws: Workspace) -> None:
+    ids = [f"asset-{i:03d}" for i in range(150)]
+    ws.write("gallery.yaml", assets_yaml(ids, title="Base"))
+    assert ws.run("apply", "--auto-approve").code == 0
+    ws.write("x.yaml", assets_yaml(ids, title="X"))
+    ws.write("y.yaml", assets_yaml(ids, title="Y"))
+    before = audit_count(ws)
+    procs = [_spawn(ws, "apply", "-f", f, "--auto-approve") for f in ("x.yaml", "y.yaml")]
+    outputs = [p.communicate(timeout=300) for p in procs]
+    applied = sum(out.count(": applied\n") for out, _ in outputs)
+    for proc, (out, err) in zip(procs, outputs, strict=True):
+        assert proc.returncode in (0, 1), err
+        assert "Traceback" not in err
+        for line in out.splitlines():
+            if line.startswith("failed:"):
+                assert line.endswith("(conflict)"), line
+    state = ws.gallery().read_state().assets
+    assert {a.title for a in state.values()} <= {"X", "Y"}
+    assert all(a.title in ("X", "Y") for a in state.values())
+    # Every applied write is in the audit log, and each asset's revision counts its writes.
+    assert audit_count(ws) - before == applied
+    writes = {k: 0 for k in ids}
+    for entry in ws.gallery().history()[: audit_count(ws) - before]:
+        writes[entry.asset] += 1
+    assert all(state[k].revision == 1 + writes[k] for k in ids)
+    assert applied >= len(ids)
+
+
+# --- crash safety --------------------------------------------------------------------------
+
+
+def _whole(asset: object) -> str:
+    """'A' or 'B' when the asset is wholly one state, else 'mixed'."""
+    a = asset  # type: ignore[assignment]
+    old = (a.title, a.visibility.name, len(a.versions), a.duration_limit.days, a.revision)  # type: ignore[attr-defined]
+    if old == ("A", "only_me", 1, None, 1):
+        return "A"
+    if old == ("B", "public", 2, 30, 2):
+        return "B"
+    return f"mixed {old}"
+
+
+def test_apply_killed_at_random_moments_leaves_every_asset_whole(ws: Workspace) -> None:
+    rng = random.Random(20261125)
+    ids = [f"asset-{i:04d}" for i in range(2000)]
+    ws.write("a.yaml", assets_yaml(ids, title="A"))
+    assert ws.run("apply", "-f", "a.yaml", "--auto-approve").code == 0
+    ws.write("b.yaml", assets_yaml(ids, title="B", public=True, extra_version=True))
+    db_path = ws.root / ".gallery" / "gallery.db"
+    kills = 0
+    for _ in range(4):
+        proc = _spawn(ws, "apply", "-f", "b.yaml", "--auto-approve")
+        assert proc.stdout is not None
+        stop_after = rng.randint(1, 400)
+        seen = 0
+        for line in proc.stdout:
+            if ": applied" in line:
+                seen += 1
+            if seen >= stop_after:
+                proc.send_signal(signal.SIGKILL)
+                kills += 1
+                break
+        proc.communicate(timeout=120)  # drains and closes the pipes
+        db = sqlite3.connect(db_path)
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        db.close()
+        states = {k: _whole(a) for k, a in ws.gallery().read_state().assets.items()}
+        assert set(states.values()) <= {"A", "B"}, [
+            s for s in states.values() if s.startswith("mixed")
+        ][:3]
+        assert len(states) == len(ids)
+    assert kills >= 3
+    final = ws.run("apply", "-f", "b.yaml", "--auto-approve")
+    assert final.code == 0, final.out[-2000:]
+    assert ws.run("plan", "-f", "b.yaml", "--detailed-exitcode").code == 0
+    assert {_whole(a) for a in ws.gallery().read_state().assets.values()} == {"B"}
+
+
+def test_interrupt_reports_what_was_not_tried(ws: Workspace) -> None:
+    ids = [f"asset-{i:04d}" for i in range(400)]
+    ws.write("gallery.yaml", assets_yaml(ids, title="A"))
+    proc = _spawn(ws, "apply", "--auto-approve")
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("[5/"):
+            proc.send_signal(signal.SIGINT)
+            break
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, err
+    assert "Apply interrupted:" in out and "not tried: " in out
+    applied = len(ws.gallery().read_state().assets)
+    assert 5 <= applied < 400
+    assert f"{400 - applied} not tried." in out
