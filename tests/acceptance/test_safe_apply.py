@@ -9,7 +9,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 from helpers import Workspace, config
 
