@@ -320,6 +320,44 @@ def history(gallery: str | None, asset_id: str | None) -> int:
     return EXIT_OK
 
 
+@cli.command("import")
+@gallery_option
+@click.option("--account", help="Whose assets (default: the only publisher in the gallery).")
+@click.option(
+    "-o",
+    "--output",
+    default="gallery.yaml",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="Where to write the config ('-' for standard output); side files go next to it.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files with other content.")
+@_exits
+def import_(gallery: str | None, account: str | None, output: str, force: bool) -> int:
+    """Write the gallery's assets as a gallery.yaml that plans to no changes."""
+    from gallery_sync.gallery import open_gallery
+    from gallery_sync.importer import build_import, pick_account, write_import
+
+    opened = open_gallery(gallery)
+    assets = dict(opened.read_state().assets)
+    who = pick_account(assets, account)
+    cover = getattr(opened, "cover", lambda sha: None)
+    imported = build_import(assets, opened.catalog(), who, cover)
+    if output == "-":
+        if imported.files:
+            raise UsageError(
+                "these assets have covers or long descriptions that go to files; "
+                "pass -o PATH instead of -o -"
+            )
+        echo(imported.text)
+        return EXIT_OK
+    written = write_import(imported, Path(output), force=force)
+    count = imported.text.count("\n    title: ")
+    echo(f"Imported {count} assets of {who} into {written[0]}")
+    echo(f" (and {len(written) - 1} files)\n" if len(written) > 1 else "\n")
+    return EXIT_OK
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of gallery.yaml."""
@@ -399,6 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         echo("Interrupted.\n", err=True)
         return 130
+    except Exception as exc:  # a bug, not bad input: say so briefly, details on request
+        if os.environ.get("GALLERY_SYNC_DEBUG"):
+            raise
+        echo(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "This is a bug in gallery-sync; run again with GALLERY_SYNC_DEBUG=1 for the "
+            "traceback, and report it.\n",
+            err=True,
+        )
+        return EXIT_ERROR
     return EXIT_OK
 
 
