@@ -124,10 +124,11 @@ def test_markdown_stays_under_the_comment_limit_with_2000_assets() -> None:
             visibility=Visibility(VisibilityLevel.PUBLIC) if i % 100 == 0 else before.visibility,
         )
         assets.append(plan_asset(before, after))
-    errors = tuple(
+    warnings = [
         Diagnostic.of("version-not-increasing", f"warning {i}", severity=Severity.WARNING)
         for i in range(3)
-    ) + (Diagnostic.of("conflict", "an error that must survive"),)
+    ]
+    errors = (*warnings, Diagnostic.of("conflict", "an error that must survive"))
     plan = Plan("acme", "g", tuple(assets), errors)
     md = markdown.render_plan(plan)
     assert len(md) <= markdown.MAX_CHARS
