@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +47,30 @@ class ApplyReport:
 Progress = Callable[[AssetPlan, AssetResult], None]
 
 
+class _Interrupt:
+    """Ctrl-C during a write waits for the write to finish, so the report is exact."""
+
+    requested = False
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def note(signum: int, frame: object) -> None:
+            self.requested = True
+
+        previous = signal.signal(signal.SIGINT, note)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+interrupt = _Interrupt()
+
+
 def apply_plan(
     plan: Plan, gallery: Gallery, *, message: str = "", progress: Progress | None = None
 ) -> ApplyReport:
@@ -54,8 +81,12 @@ def apply_plan(
     covers = _read_covers(plan)
     plan_hash = plan.digest()
     changed = plan.changed
+    interrupt.requested = False
     try:
         for asset in changed:
+            if interrupt.requested:
+                report.interrupted = True
+                break
             request = WriteRequest(
                 account=plan.publisher,
                 asset_id=asset.id,
@@ -67,15 +98,15 @@ def apply_plan(
                 covers={sha: covers[sha] for sha in _covers_of(asset) if sha in covers},
             )
             try:
-                revision = gallery.write_asset(request)
+                with interrupt.deferred():
+                    revision = gallery.write_asset(request)
                 result = AssetResult(asset.id, Outcome.APPLIED, revision=revision)
             except GalleryRefusal as refusal:
                 result = AssetResult(asset.id, Outcome.FAILED, tuple(refusal.diagnostics))
             report.results.append(result)
             if progress:
                 progress(asset, result)
-    except KeyboardInterrupt:
-        # Ctrl-C: the asset being written is whole either way (one transaction); stop here.
+    except KeyboardInterrupt:  # between two writes: nothing is in flight
         report.interrupted = True
     finally:
         # Interrupted (Ctrl-C): what was not reached is reported as not tried.

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from gallery_sync.config.yamlload import Document
 from gallery_sync.diagnostics import Diagnostic
@@ -47,7 +49,21 @@ def schema() -> dict[str, Any]:
 
 @cache
 def validator() -> Draft202012Validator:
+    """The explaining validator: slow, but it says where and why. Built once, on demand."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(schema())
+
+
+@cache
+def fast_is_valid() -> Callable[[Any], bool]:
+    """A compiled validator for the common case, a valid document (~100x faster)."""
+    try:
+        import jsonschema_rs
+    except ImportError:  # no wheel for this platform: the explaining validator does it all
+        return lambda data: not any(True for _ in validator().iter_errors(data))
+    compiled = jsonschema_rs.validator_for(schema())
+    return compiled.is_valid
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
@@ -60,6 +76,8 @@ def check_schema(doc: Document) -> list[Diagnostic]:
                 place=doc.place(()),
             )
         ]
+    if fast_is_valid()(doc.data):
+        return []
     found = []
     for error in validator().iter_errors(doc.data):
         for path, message in _explain(error, doc):

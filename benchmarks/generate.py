@@ -1,0 +1,67 @@
+"""Generate a realistic gallery.yaml of N assets (every field, 5 versions each) for benchmarks."""
+
+from __future__ import annotations
+
+import argparse
+import random
+from pathlib import Path
+
+CATEGORIES = ["computer-vision", "image-classification", "ocr", "text-generation", "speech"]
+REGIONS = ["cn-north-4", "cn-east-3"]
+
+
+def application(i: int, v: int) -> tuple[str, str]:
+    return f"model-{i:05d}-v{v}", REGIONS[(i + v) % 2]
+
+
+def generate(n: int, *, changed: float = 0.0, seed: int = 7) -> str:
+    rng = random.Random(seed)
+    out = [
+        "apiVersion: gallery-sync/v1",
+        "publisher:",
+        "  account: acme-ml",
+        "  accepted_agreements: [digital-content-publishing, ai-gallery-service]",
+        "defaults:",
+        "  region: cn-north-4",
+        "assets:",
+    ]
+    for i in range(n):
+        touched = rng.random() < changed
+        vis = i % 3
+        out.append(f"  asset-{i:05d}:")
+        out.append(f"    title: Model number {i}{' (updated)' if touched else ''}")
+        out.append(
+            "    description: |\n"
+            f"      Model {i} classifies things. It was trained on a data set of size {i * 7}.\n"
+            "      Accuracy and latency are listed in the version notes."
+        )
+        out.append(f"    categories: [{CATEGORIES[i % 5]}, {CATEGORIES[(i + 1) % 5]}]")
+        if vis == 0:
+            out.append("    visibility: only_me")
+        elif vis == 1:
+            out.append("    visibility:\n      specific_users: [alice, bob]")
+        else:
+            out.append("    visibility: public")
+        out.append("    duration_limit:\n      days: 90\n      auto_renew: true")
+        out.append("    status: released")
+        out.append("    versions:")
+        for v in range(5):
+            name, region = application(i, v)
+            out.append(f'      - version: "1.{v}.0"')
+            out.append(f"        region: {region}")
+            out.append(f"        ai_application: {name}")
+            out.append(f"        description: Release {v} of model {i}.")
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("n", type=int)
+    parser.add_argument("-o", "--output", type=Path, required=True)
+    parser.add_argument("--changed", type=float, default=0.0)
+    args = parser.parse_args()
+    args.output.write_text(generate(args.n, changed=args.changed))
+
+
+if __name__ == "__main__":
+    main()
