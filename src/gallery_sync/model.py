@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any
 
 
@@ -78,6 +79,7 @@ class DurationLimit:
         return f"{self.days} days" + (", auto-renew" if self.auto_renew else "")
 
 
+@lru_cache(maxsize=4096)
 def version_key(version: str) -> tuple[int, ...]:
     """x.x.x as a sortable tuple of ints."""
     return tuple(int(part) for part in version.split("."))

@@ -36,6 +36,7 @@ class Config:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     root: str = "."
     publisher_place: Place | None = None
+    asset_docs: dict[str, Document] = field(default_factory=dict)  # where each asset is declared
 
     @property
     def valid(self) -> bool:
@@ -44,7 +45,14 @@ class Config:
     def place(
         self, asset: str, version: str | None = None, name: str | None = None
     ) -> Place | None:
-        """The line to point at for a field of an asset or version, falling back outward."""
+        """The line to point at for a field of an asset or version, falling back outward.
+
+        Places are looked up only for the few fields that have a problem, not recorded for
+        every field of every asset up front.
+        """
+        doc = self.asset_docs.get(asset)
+        if doc is not None and (asset,) not in self.places:
+            _record_places(self.places, doc, asset)
         keys: list[PlaceKey] = []
         if version is not None:
             if name:
@@ -178,7 +186,7 @@ class _FileReader:
                 )
                 continue
             self.declared_in[asset_id] = place
-            self._record_places(asset_id, body)
+            self.config.asset_docs[asset_id] = self.doc
             resolved = self._resolve_files(asset_id, body)
             versions = self._resolve_versions(asset_id, body, default_region)
             if schema_ok and resolved is not None and versions is not None:
@@ -196,26 +204,6 @@ class _FileReader:
         self.config.diagnostics.append(
             Diagnostic.of(code, message, place=self.doc.place(path), asset=asset, version=version)
         )
-
-    def _record_places(self, asset_id: str, body: dict[str, Any]) -> None:
-        places = self.config.places
-        base = ("assets", asset_id)
-        places[(asset_id,)] = self.doc.place(base)
-        for key in body:
-            places[(asset_id, key)] = self.doc.place((*base, key))
-        versions = body.get("versions")
-        if not isinstance(versions, list):
-            return
-        for index, item in enumerate(versions):
-            if not isinstance(item, dict) or not isinstance(item.get("version"), str):
-                continue
-            number = item["version"]
-            vpath = (*base, "versions", index)
-            places.setdefault((asset_id, "versions", number), self.doc.place(vpath))
-            for key in item:
-                places.setdefault(
-                    (asset_id, "versions", number, key), self.doc.place((*vpath, key))
-                )
 
     def _resolve_files(self, asset_id: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Cover (sha256) and description text from files; None if any of them failed."""
@@ -373,6 +361,26 @@ class _FileReader:
             "versions": dict(sorted(versions.items(), key=lambda kv: version_key(kv[0]))),
         }
         self.config.assets[asset_id] = Asset.from_json(asset_id, self.config.publisher or "", data)
+
+
+def _record_places(places: dict[PlaceKey, Place], doc: Document, asset_id: str) -> None:
+    """Places of one asset's fields and versions, keyed by version number, from its document."""
+    body = doc.data["assets"][asset_id]
+    base = ("assets", asset_id)
+    places[(asset_id,)] = doc.place(base)
+    for key in body:
+        places[(asset_id, key)] = doc.place((*base, key))
+    versions = body.get("versions")
+    if not isinstance(versions, list):
+        return
+    for index, item in enumerate(versions):
+        if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+            continue
+        number = item["version"]
+        vpath = (*base, "versions", index)
+        places.setdefault((asset_id, "versions", number), doc.place(vpath))
+        for key in item:
+            places.setdefault((asset_id, "versions", number, key), doc.place((*vpath, key)))
 
 
 def _get(data: Any, *keys: str) -> Any:

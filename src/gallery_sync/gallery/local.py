@@ -93,8 +93,9 @@ def sqlite_path(url: str) -> Path:
 class _Tx:
     """The store side of one transaction, as the gallery service sees it."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
+    def __init__(self, db: sqlite3.Connection, cache: dict[str, tuple[str, Catalog]]) -> None:
         self.db = db
+        self.cache = cache
 
     def get_asset(self, asset_id: str) -> Asset | None:
         rows = self.db.execute(_STATE_QUERY + " WHERE a.id = ?", (asset_id,)).fetchall()
@@ -147,6 +148,24 @@ class _Tx:
         )
 
     def catalog(self) -> Catalog:
+        # Read once per catalog version: a write checks against the catalog, and reading tens
+        # of thousands of applications per write would make apply quadratic.
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
+        version = row[0] if row else "0"
+        cached = self.cache.get("catalog")
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        catalog = self._read_catalog()
+        self.cache["catalog"] = (version, catalog)
+        return catalog
+
+    def bump_catalog_version(self) -> None:
+        self.db.execute(
+            "INSERT INTO meta VALUES ('catalog_version', '1') ON CONFLICT (key) DO UPDATE "
+            "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
+        )
+
+    def _read_catalog(self) -> Catalog:
         db = self.db
         registries = db.execute(
             "SELECT value FROM meta WHERE key = 'allowed_registries'"
@@ -221,6 +240,7 @@ class LocalGallery:
     def __init__(self, url: str, db: sqlite3.Connection) -> None:
         self.url = url
         self.db = db
+        self._cache: dict[str, tuple[str, Catalog]] = {}
 
     @classmethod
     def open(cls, url: str) -> LocalGallery:
@@ -274,7 +294,7 @@ class LocalGallery:
         # revision when the write commits: two writers are serialised, never interleaved.
         self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield _Tx(self.db)
+            yield _Tx(self.db, self._cache)
         except BaseException:
             self.db.execute("ROLLBACK")
             raise
@@ -284,7 +304,7 @@ class LocalGallery:
         return None
 
     def catalog(self) -> Catalog:
-        return _Tx(self.db).catalog()
+        return _Tx(self.db, self._cache).catalog()
 
     def read_state(self) -> GalleryState:
         return GalleryState(_assets_from_rows(self.db.execute(_STATE_QUERY).fetchall()))
@@ -325,6 +345,7 @@ class LocalGallery:
                 "DO UPDATE SET image = excluded.image",
                 (app.region, app.name, app.image),
             )
+            tx.bump_catalog_version()
         return "added" if row is None else "updated"
 
     def set_allowed_registries(self, patterns: list[str]) -> None:
@@ -334,6 +355,7 @@ class LocalGallery:
                 "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
                 (json.dumps(patterns),),
             )
+            tx.bump_catalog_version()
 
     def cover(self, sha256: str) -> bytes | None:
         row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
