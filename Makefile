@@ -36,6 +36,7 @@ test: lint
 	$(BIN)/pytest -q
 
 bench: install
+	$(BIN)/python -m pip install --quiet check-jsonschema
 	$(BIN)/python benchmarks/bench.py
 
 clean:

@@ -1,0 +1,275 @@
+"""Benchmark validate/plan/apply at gallery scale against floors and peers, in one run.
+
+Prints medians, peak RSS and ratios to the floor (libyaml event parse; raw SQLite inserts;
+`json.loads` memory; `import click` start-up) and to peers (check-jsonschema, a naive
+safe_load + jsonschema + DeepDiff pipeline), with the targets of issue 6.
+
+    python benchmarks/bench.py [--assets 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generate import generate  # noqa: E402
+
+PY = sys.executable
+SCHEMA = HERE.parent / "schemas" / "gallery.schema.json"
+
+
+def run(cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> tuple[float, int]:
+    """Wall time (s) and peak RSS (MiB) of one child process; it must succeed (0 or 2)."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 2):
+        raise SystemExit(f"{' '.join(cmd)} exited {code}: {proc.stderr.read().decode()[-2000:]}")
+    proc.stderr.close()
+    return elapsed, usage.ru_maxrss // 1024
+
+
+def median_of(repeat: int, fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    results = [fn() for _ in range(repeat)]
+    return statistics.median(r[0] for r in results), max(r[1] for r in results)
+
+
+def gs(*args: str) -> list[str]:
+    return [PY, "-m", "gallery_sync", *args]
+
+
+def fresh_gallery(path: Path, n: int) -> None:
+    """A gallery that knows every AI application the generated file names (no assets)."""
+    if path.exists():
+        path.unlink()
+    code = (
+        "import sys; sys.path.insert(0, %r)\n"
+        "from generate import application\n"
+        "from gallery_sync.gallery import open_gallery\n"
+        "from gallery_sync.model import Application\n"
+        "g = open_gallery('sqlite:///%s')\n"
+        "with g.transaction() as tx:\n"
+        "    tx.db.executemany('INSERT INTO applications VALUES (?, ?, NULL)',\n"
+        "        [application(i, v)[::-1] for i in range(%d) for v in range(5)])\n"
+        "    tx.bump_catalog_version()\n"
+    ) % (str(HERE), path, n)
+    subprocess.run([PY, "-c", code], check=True)
+
+
+def event_floor(path: Path, repeat: int) -> float:
+    code = (
+        "import time, yaml\n"
+        f"data = open({str(path)!r}, 'rb').read()\n"
+        "t = time.perf_counter()\n"
+        "for _ in yaml.parse(data, Loader=yaml.CSafeLoader): pass\n"
+        "print(time.perf_counter() - t)\n"
+    )
+    return statistics.median(
+        float(subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout)
+        for _ in range(repeat)
+    )
+
+
+def sqlite_floor(path: Path, n: int, work: Path) -> float:
+    """Raw executemany of the same asset and version rows into the same tables."""
+    import yaml
+
+    data = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
+    db_path = work / "floor.db"
+    fresh_gallery(db_path, 0)
+    assets, versions = [], []
+    for asset_id, a in data["assets"].items():
+        assets.append(
+            (
+                asset_id,
+                "acme-ml",
+                a["title"],
+                None,
+                a.get("description", ""),
+                json.dumps(a.get("categories", [])),
+                json.dumps(a["visibility"]),
+                json.dumps(a["duration_limit"]),
+                "released",
+                1,
+                "t",
+                "t",
+            )
+        )
+        for v in a["versions"]:
+            versions.append(
+                (
+                    asset_id,
+                    v["version"],
+                    v["region"],
+                    v["ai_application"],
+                    v.get("description", ""),
+                    "released",
+                    "t",
+                )
+            )
+    db = sqlite3.connect(db_path, isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = NORMAL")
+    start = time.perf_counter()
+    db.execute("BEGIN")
+    db.executemany("INSERT INTO assets VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", assets)
+    db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", versions)
+    db.execute("COMMIT")
+    return time.perf_counter() - start
+
+
+NAIVE = """
+import sys, yaml, jsonschema, json, copy
+from deepdiff import DeepDiff
+doc = yaml.safe_load(open(sys.argv[1]))
+jsonschema.validate(doc, json.load(open(sys.argv[2])))
+current = copy.deepcopy(doc)
+DeepDiff(current, doc)
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--assets", type=int, default=10_000)
+    parser.add_argument("--small", type=int, default=1_000, help="for growth and peer ratios")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    n, small, repeat = args.assets, args.small, args.repeat
+    work = Path(tempfile.mkdtemp(prefix="gallery-bench-"))
+    rows: list[tuple[str, str, str, str]] = []  # figure, value, ratio, target
+
+    def add(name: str, value: str, ratio: str = "", target: str = "") -> None:
+        rows.append((name, value, ratio, target))
+        print(f"  {name}: {value} {ratio} {target}", file=sys.stderr, flush=True)
+
+    try:
+        big, big1, tiny = work / "big.yaml", work / "big-1pct.yaml", work / "small.yaml"
+        big.write_text(generate(n))
+        big1.write_text(generate(n, changed=0.01))
+        tiny.write_text(generate(small))
+        (work / "big.json").write_text(
+            json.dumps(
+                __import__("yaml").load(big.read_bytes(), Loader=__import__("yaml").CSafeLoader)
+            )
+        )
+        size = big.stat().st_size
+        print(
+            f"{n} assets x 5 versions: {size / 1e6:.1f} MB, "
+            f"{big.read_text().count(chr(10)):,} lines",
+            file=sys.stderr,
+        )
+
+        floor = event_floor(big, repeat)
+        add("libyaml event parse (floor)", f"{floor:.2f} s")
+
+        validate, _ = median_of(repeat, lambda: run(gs("validate", "-f", str(big)), work))
+        cj = shutil.which("check-jsonschema") or str(Path(PY).parent / "check-jsonschema")
+        if Path(cj).exists():
+            peer, _ = run([cj, "--schemafile", str(SCHEMA), str(big)], work)
+            add(
+                "validate",
+                f"{validate:.2f} s",
+                f"{peer / validate:.1f}x faster than check-jsonschema ({peer:.2f} s)",
+                "target >= 5x",
+            )
+        else:
+            add("validate", f"{validate:.2f} s", "check-jsonschema not installed", "")
+
+        db = work / "apply.db"
+        url = f"sqlite:///{db}"
+
+        def apply_once() -> tuple[float, int]:
+            fresh_gallery(db, n)
+            return run(gs("apply", "-f", str(big), "--auto-approve", "--gallery", url), work)
+
+        applied, _ = median_of(1, apply_once)
+        raw = sqlite_floor(big, n, work)
+        add(
+            f"apply {n} new assets",
+            f"{applied:.2f} s",
+            f"{applied / raw:.1f}x raw inserts ({raw:.2f} s)",
+            "target <= 3x",
+        )
+
+        plan0, rss = median_of(
+            repeat, lambda: run(gs("plan", "-f", str(big), "--gallery", url), work)
+        )
+        add(
+            "plan, no changes",
+            f"{plan0:.2f} s",
+            f"{plan0 / floor:.1f}x event parse",
+            "target <= 3x",
+        )
+        plan1, _ = median_of(
+            repeat, lambda: run(gs("plan", "-f", str(big1), "--gallery", url), work)
+        )
+        add(
+            "plan, 1% changed",
+            f"{plan1:.2f} s",
+            f"{plan1 / plan0:.2f}x no-change plan",
+            "target <= 1.2x",
+        )
+        _, json_rss = run(
+            [PY, "-c", f"import json; d = json.load(open({str(work / 'big.json')!r}))"], work
+        )
+        add(
+            "plan peak memory",
+            f"{rss} MiB",
+            f"{rss / json_rss:.1f}x json.loads ({json_rss} MiB)",
+            "target <= 2x",
+        )
+
+        small_db = work / "small.db"
+        fresh_gallery(small_db, small)
+        small_url = f"sqlite:///{small_db}"
+        run(gs("apply", "-f", str(tiny), "--auto-approve", "--gallery", small_url), work)
+        plan_small, _ = median_of(
+            repeat, lambda: run(gs("plan", "-f", str(tiny), "--gallery", small_url), work)
+        )
+        add(
+            f"plan growth {small} -> {n}",
+            f"{plan_small:.2f} s -> {plan0:.2f} s",
+            f"{plan0 / plan_small:.1f}x",
+            f"target <= {n / small * 1.1:.0f}x",
+        )
+        naive, _ = median_of(1, lambda: run([PY, "-c", NAIVE, str(tiny), str(SCHEMA)], work))
+        add(
+            f"naive peer pipeline, {small} assets",
+            f"{naive:.2f} s",
+            f"{naive / plan_small:.1f}x our plan ({plan_small:.2f} s)",
+            "",
+        )
+
+        helped, _ = median_of(repeat * 3, lambda: run(gs("--help"), work))
+        click_only, _ = median_of(repeat * 3, lambda: run([PY, "-c", "import click"], work))
+        add(
+            "gallery-sync --help",
+            f"{helped * 1000:.0f} ms",
+            f"{helped / click_only:.2f}x `import click` ({click_only * 1000:.0f} ms)",
+            "target <= 1.5x",
+        )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+    print("\n| figure | median | ratio | target |\n| --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+
+
+if __name__ == "__main__":
+    main()
