@@ -58,16 +58,15 @@ def fresh_gallery(path: Path, n: int) -> None:
     if path.exists():
         path.unlink()
     code = (
-        "import sys; sys.path.insert(0, %r)\n"
+        f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
         "from generate import application\n"
         "from gallery_sync.gallery import open_gallery\n"
-        "from gallery_sync.model import Application\n"
-        "g = open_gallery('sqlite:///%s')\n"
+        f"g = open_gallery('sqlite:///{path}')\n"
         "with g.transaction() as tx:\n"
         "    tx.db.executemany('INSERT INTO applications VALUES (?, ?, NULL)',\n"
-        "        [application(i, v)[::-1] for i in range(%d) for v in range(5)])\n"
+        f"        [application(i, v)[::-1] for i in range({n}) for v in range(5)])\n"
         "    tx.bump_catalog_version()\n"
-    ) % (str(HERE), path, n)
+    )
     subprocess.run([PY, "-c", code], check=True)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -93,3 +94,20 @@ def config(assets: str = "", *, account: str = "acme-ml", agreements: bool = Tru
         "defaults:\n  region: cn-north-4\n"
         "assets:\n" + assets
     )
+
+
+# One asset, one version: the smallest config most tests start from.
+FLOWERS = """  flowers:
+    title: Flowers
+    visibility: {visibility}
+    versions:
+      - version: "1.0.0"
+        ai_application: flowers-resnet50
+"""
+
+
+def copy_example(ws: Workspace) -> None:
+    """The repository's example config, with its cover images and description files."""
+    shutil.copy(REPO / "gallery.yaml", ws.root / "gallery.yaml")
+    shutil.copytree(REPO / "covers", ws.root / "covers")
+    shutil.copytree(REPO / "docs", ws.root / "docs")

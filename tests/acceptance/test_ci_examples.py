@@ -16,15 +16,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import APPS, REPO, Workspace
+from helpers import APPS, REPO, Workspace, copy_example
 
 BIN = str(Path(sys.executable).parent)
 
 
 def _prepare(ws: Workspace) -> dict[str, str]:
-    shutil.copy(REPO / "gallery.yaml", ws.root / "gallery.yaml")
-    shutil.copytree(REPO / "covers", ws.root / "covers")
-    shutil.copytree(REPO / "docs", ws.root / "docs")
+    copy_example(ws)
     url = f"sqlite:///{ws.root / 'ci-gallery.db'}"
     from gallery_sync.gallery import open_gallery
     from gallery_sync.model import Application

@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 from jsonschema import Draft202012Validator
 
-from helpers import REPO, Workspace, config
+from helpers import FLOWERS, REPO, Workspace, config, copy_example
 
 PLAN_SCHEMA = Draft202012Validator(json.loads((REPO / "schemas" / "plan.schema.json").read_text()))
-
-FLOWERS = """  flowers:
-    title: Flowers
-    visibility: {visibility}
-    versions:
-      - version: "1.0.0"
-        ai_application: flowers-resnet50
-"""
 
 
 def every_field_gallery(ws: Workspace) -> None:
     """A gallery using every field: the example, then a discontinued version and asset."""
-    shutil.copy(REPO / "gallery.yaml", ws.root / "gallery.yaml")
-    shutil.copytree(REPO / "covers", ws.root / "covers")
-    shutil.copytree(REPO / "docs", ws.root / "docs")
+    copy_example(ws)
     assert ws.run("apply", "--auto-approve").code == 0
     text = (ws.root / "gallery.yaml").read_text()
     text = text.replace(

@@ -6,29 +6,12 @@ import json
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from helpers import REPO, Workspace, config
-
-FLOWERS = """  flowers:
-    title: Flowers
-    visibility: {visibility}
-    versions:
-      - version: "1.0.0"
-        ai_application: flowers-resnet50
-"""
-
-
-def copy_example(ws: Workspace) -> None:
-    shutil.copy(REPO / "gallery.yaml", ws.root / "gallery.yaml")
-    shutil.copytree(REPO / "covers", ws.root / "covers")
-    shutil.copytree(REPO / "docs", ws.root / "docs")
-    # The example's own schema line points at ./schemas; keep it resolvable here too.
-    (ws.root / "schemas").symlink_to(REPO / "src" / "gallery_sync" / "schemas")
+from helpers import FLOWERS, REPO, Workspace, config, copy_example
 
 
 def test_example_config_creates_then_converges(ws: Workspace) -> None:
