@@ -108,35 +108,25 @@ def _make_plan(
 
     # Tens of thousands of small acyclic objects: the cyclic collector only burns time here.
     with gc_paused():
-        return _plan_with(files, gallery_url, prune, targets, load_config, open_gallery, build_plan)
-
-
-def _plan_with(
-    files: tuple[str, ...],
-    gallery_url: str | None,
-    prune: bool,
-    targets: tuple[str, ...],
-    load_config: Any,
-    open_gallery: Any,
-    build_plan: Any,
-) -> tuple[Any, Any, Any]:
-    config = load_config(list(files) or ["gallery.yaml"])
-    if not config.valid:
-        return config, None, None
-    gallery = open_gallery(gallery_url)
-    state = gallery.read_state()
-    unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
-    if unknown:
-        raise UsageError(f"--target {', '.join(unknown)}: no such asset in the config or gallery")
-    plan = build_plan(
-        config,
-        state,
-        gallery.catalog(),
-        gallery=gallery.url,
-        account=gallery.account(),
-        prune=prune,
-        targets=frozenset(targets),
-    )
+        config = load_config(list(files) or ["gallery.yaml"])
+        if not config.valid:
+            return config, None, None
+        gallery = open_gallery(gallery_url)
+        state = gallery.read_state()
+        unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
+        if unknown:
+            raise UsageError(
+                f"--target {', '.join(unknown)}: no such asset in the config or gallery"
+            )
+        plan = build_plan(
+            config,
+            state,
+            gallery.catalog(),
+            gallery=gallery.url,
+            account=gallery.account(),
+            prune=prune,
+            targets=frozenset(targets),
+        )
     return config, gallery, plan
 
 

@@ -90,16 +90,7 @@ def write_asset(store: Store, request: WriteRequest) -> int:
 
 
 def _check_revision(before: Asset | None, request: WriteRequest) -> None:
-    if before is not None and before.publisher != request.account:
-        raise GalleryRefusal(
-            [
-                Diagnostic.of(
-                    "asset-owned-by-other",
-                    f"asset {request.asset_id!r} belongs to another publisher",
-                    asset=request.asset_id,
-                )
-            ]
-        )
+    """Optimistic concurrency only; ownership is one of the rules (`rules.check_asset`)."""
     expected = request.expected_revision
     creates = bool(request.operations) and request.operations[0].kind is OpKind.CREATE
     if before is None and (expected is None) == creates:
