@@ -137,3 +137,10 @@ def test_markdown_stays_under_the_comment_limit_with_2000_assets() -> None:
     for i in range(0, 2000, 100):  # every irreversible change is kept
         assert f"- `asset-{i:04d}` visibility: only_me → public" in md
     assert "Run `gallery-sync plan --format json` for the full plan." in md
+
+
+def test_markdown_shows_a_changed_cover_as_old_and_new_sha256() -> None:
+    old, new = "a" * 64, "b" * 64
+    plan = Plan("acme", "g", (plan_asset(replace(BASE, cover=old), replace(BASE, cover=new)),), ())
+    md = markdown.render_plan(plan)
+    assert f"| cover | `{old}` | `{new}` |" in md
