@@ -173,8 +173,11 @@ def plan(
 def _save_plan(the_plan: Any, path: Path) -> None:
     """Write atomically: a reader never sees half a plan file."""
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise GallerySyncError(f"cannot write the plan to {path}: {exc.strerror}") from exc
 
 
 @cli.command()

@@ -147,8 +147,11 @@ def write_import(imported: ImportedConfig, target: Path, *, force: bool) -> list
             "pass --force to overwrite"
         )
     for path, data in planned:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(data)
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise GallerySyncError(f"cannot write {path}: {exc.strerror}") from exc
     return [p for p, _ in planned]

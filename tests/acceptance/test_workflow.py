@@ -271,3 +271,13 @@ def test_allowed_registries_are_configurable(ws: Workspace) -> None:
     assert ws.run("apply", "--auto-approve").code == 0
     refused, created = ws.gallery().history("flowers")[::-1]
     assert refused.change["code"] == "image-policy" and created.change["kind"] == "create"
+
+
+def test_unwritable_outputs_are_one_line_errors(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    ws.write("blocker", "a file where a directory should be")
+    saved = ws.run("plan", "--out", "blocker/plan.json")
+    assert saved.code == 1 and saved.err.startswith("error: cannot write the plan to blocker/")
+    assert ws.run("apply", "--auto-approve").code == 0
+    imported = ws.run("import", "-o", "blocker/gallery.yaml")
+    assert imported.code == 1 and imported.err.startswith("error: cannot write blocker/")
