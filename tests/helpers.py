@@ -26,6 +26,11 @@ APPS = [
 ]
 
 
+def cli_env(*drop: str) -> dict[str, str]:
+    """This process's environment without the user's GALLERY_* settings (and `drop` prefixes)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(("GALLERY_", *drop))}
+
+
 @dataclass
 class Result:
     code: int
@@ -49,7 +54,7 @@ class Workspace:
         return path
 
     def run(self, *args: str, stdin: str = "", env: dict[str, str] | None = None) -> Result:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+        full_env = cli_env()
         full_env.update({"NO_COLOR": "1", "COLUMNS": "200", **(env or {})})
         proc = subprocess.run(
             [sys.executable, "-m", "gallery_sync", *args],

@@ -172,9 +172,11 @@ def plan(
 
 def _save_plan(the_plan: Any, path: Path) -> None:
     """Write atomically: a reader never sees half a plan file."""
+    from gallery_sync.render.json_ import render_plan
+
     tmp = path.with_name(f".{path.name}.tmp")
     try:
-        tmp.write_text(json.dumps(the_plan.to_json(), indent=2, ensure_ascii=False) + "\n")
+        tmp.write_text(render_plan(the_plan))
         os.replace(tmp, path)
     except OSError as exc:
         raise GallerySyncError(f"cannot write the plan to {path}: {exc.strerror}") from exc
@@ -200,7 +202,7 @@ def apply(
     """Carry out the plan (or a saved PLANFILE). Exit 0 all applied, 1 anything failed."""
     from gallery_sync.apply import apply_plan
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
-    from gallery_sync.render.text import render_plan
+    from gallery_sync.render.text import render_apply_report, render_plan
 
     if planfile:
         the_plan, store = _load_saved_plan(Path(planfile), gallery)
@@ -236,8 +238,6 @@ def apply(
         message=message if message is not None else _git_commit(base),
         progress=_progress(len(the_plan.changed)),
     )
-    from gallery_sync.render.text import render_apply_report
-
     echo(render_apply_report(report))
     return EXIT_OK if report.ok else EXIT_ERROR
 
@@ -362,8 +362,7 @@ def import_(gallery: str | None, account: str | None, output: str, force: bool) 
         echo(imported.text)
         return EXIT_OK
     written = write_import(imported, Path(output), force=force)
-    count = imported.text.count("\n    title: ")
-    echo(f"Imported {count} assets of {who} into {written[0]}")
+    echo(f"Imported {imported.assets} assets of {who} into {written[0]}")
     echo(f" (and {len(written) - 1} files)\n" if len(written) > 1 else "\n")
     return EXIT_OK
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -84,9 +84,6 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity is Severity.ERROR
-
-    def at(self, place: Place | None) -> Diagnostic:
-        return replace(self, place=place)
 
     def sort_key(self) -> tuple[Any, ...]:
         p = self.place

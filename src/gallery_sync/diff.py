@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
-from gallery_sync.model import Asset, version_key
+from gallery_sync.model import ASSET_FIELDS, Asset, version_key
 
 
 class ChangeOp(str, enum.Enum):
@@ -72,7 +72,7 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
 
 
 def _change(key: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> Change:
-    before, after = _lookup(old, key), _lookup(new, key)
+    before, after = lookup(old, key), lookup(new, key)
     if before is None and len(key) == 2:
         return Change(ChangeOp.ADD, key, None, after)
     if after is None and len(key) == 2:
@@ -80,7 +80,8 @@ def _change(key: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> C
     return Change(ChangeOp.CHANGE, key, before, after)
 
 
-def _lookup(data: dict[str, Any], key: tuple[str, ...]) -> Any:
+def lookup(data: dict[str, Any], key: tuple[str, ...]) -> Any:
+    """The value at a change's path in a canonical asset, or None where there is none."""
     value: Any = data
     for part in key:
         if not isinstance(value, dict) or part not in value:
@@ -89,10 +90,7 @@ def _lookup(data: dict[str, Any], key: tuple[str, ...]) -> Any:
     return value
 
 
-_FIELDS = ("title", "cover", "description", "categories", "visibility", "duration_limit", "status")
-
-
 def _order(path: tuple[str, ...]) -> tuple[int, tuple[int, ...], str]:
     if path[0] == "versions":
-        return (len(_FIELDS), version_key(path[1]), "/".join(path[2:]))
-    return (_FIELDS.index(path[0]), (), "")
+        return (len(ASSET_FIELDS), version_key(path[1]), "/".join(path[2:]))
+    return (ASSET_FIELDS.index(path[0]), (), "")

@@ -27,6 +27,7 @@ class ImportedConfig:
     """The YAML text and the side files (descriptions, covers) it refers to."""
 
     text: str
+    assets: int = 0
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
 
 
@@ -52,7 +53,7 @@ def build_import(
     mine = {k: a for k, a in sorted(assets.items()) if a.publisher == account}
     regions = Counter(v.region for a in mine.values() for v in a.versions)
     default_region = regions.most_common(1)[0][0] if regions else None
-    out = ImportedConfig("")
+    out = ImportedConfig("", len(mine))
     body: dict[str, Any] = {
         "apiVersion": "gallery-sync/v1",
         "publisher": {"account": account, "accepted_agreements": sorted(catalog.agreements)},

@@ -118,6 +118,8 @@ class Version:
 
 # Asset fields a plain update may change, in the order plans show them.
 CONTENT_FIELDS = ("title", "cover", "description", "categories")
+# Every field of the canonical form but versions, in its order (see Asset.to_json).
+ASSET_FIELDS = (*CONTENT_FIELDS, "visibility", "duration_limit", "status")
 
 
 @dataclass(frozen=True, slots=True)

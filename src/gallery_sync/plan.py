@@ -238,7 +238,7 @@ def build_plan(
         diagnostics=tuple(sort_diagnostics(diagnostics)),
         config_hash=config.digest(),
         accepted_agreements=tuple(sorted(config.accepted_agreements)),
-        covers={sha: path for sha, path in config.covers.items()},
+        covers=dict(config.covers),
     )
 
 

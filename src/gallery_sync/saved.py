@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from gallery_sync.diagnostics import Diagnostic
-from gallery_sync.diff import ChangeOp
+from gallery_sync.diff import ChangeOp, lookup
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
 from gallery_sync.gallery import Gallery
 from gallery_sync.model import Asset, GalleryState
-from gallery_sync.plan import FORMAT_VERSION, Plan
+from gallery_sync.plan import FORMAT_VERSION, Plan, PlannedChange
 
 
 def read_plan_file(path: Path) -> Plan:
@@ -79,16 +78,13 @@ def stale_assets(plan: Plan, state: GalleryState) -> list[Diagnostic]:
     return found
 
 
-def _what_changed(changes: Any, current: Asset) -> str:
+def _what_changed(changes: tuple[PlannedChange, ...], current: Asset) -> str:
     body = current.to_json()
     moved = []
     for planned in changes:
         change = planned.change
         if change.op is ChangeOp.ADD and change.before is None:
             continue
-        value: Any = body
-        for part in change.path:
-            value = value.get(part) if isinstance(value, dict) else None
-        if value != change.before:
+        if lookup(body, change.path) != change.before:
             moved.append(change.field)
     return f" ({', '.join(moved)} changed)" if moved else ""

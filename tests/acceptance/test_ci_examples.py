@@ -7,7 +7,6 @@ The pre-commit hook runs through `pre-commit try-repo` on a throwaway repository
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from helpers import APPS, REPO, Workspace, copy_example
+from helpers import APPS, REPO, Workspace, cli_env, copy_example
 
 BIN = str(Path(sys.executable).parent)
 
@@ -31,7 +30,7 @@ def _prepare(ws: Workspace) -> dict[str, str]:
     for name, region, image in APPS:
         gallery.add_application(Application(name, region, image))
     gallery.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env = cli_env()
     env.update(
         PATH=f"{BIN}:{env['PATH']}",
         GALLERY_URL=url,
@@ -132,7 +131,7 @@ def test_gitlab_pipeline(ws: Workspace) -> None:
 def test_pre_commit_hook_fails_bad_config_and_passes_good(tmp_path: Path) -> None:
     repo = tmp_path / "publisher-repo"
     repo.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("GALLERY_", "GIT_"))}
+    env = cli_env("GIT_")
     env.update(PRE_COMMIT_HOME=str(tmp_path / "pre-commit-home"), PATH=f"{BIN}:{env['PATH']}")
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
 
-from helpers import Workspace, config
+from helpers import Workspace, cli_env, config
 
 
 def assets_yaml(
@@ -168,7 +167,7 @@ def test_one_assets_failure_stops_that_asset_only(ws: Workspace) -> None:
 
 
 def _spawn(ws: Workspace, *args: str) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env = cli_env()
     return subprocess.Popen(
         [sys.executable, "-m", "gallery_sync", *args],
         cwd=ws.root,

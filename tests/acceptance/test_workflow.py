@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from helpers import FLOWERS, REPO, Workspace, config, copy_example
+from helpers import FLOWERS, REPO, Workspace, cli_env, config, copy_example
 
 
 def test_example_config_creates_then_converges(ws: Workspace) -> None:
@@ -45,7 +45,7 @@ def test_non_interactive_apply_without_approval_is_refused(ws: Workspace) -> Non
 def _run_in_tty(ws: Workspace, args: list[str], answer: str) -> tuple[int, str]:
     """Run the CLI with a real pseudo-terminal as stdin/stdout and type `answer` at the prompt."""
     main, secondary = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GALLERY_")}
+    env = cli_env()
     proc = subprocess.Popen(
         [sys.executable, "-m", "gallery_sync", *args],
         cwd=ws.root,

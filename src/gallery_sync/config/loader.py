@@ -32,9 +32,7 @@ class Config:
     assets: dict[str, Asset] = field(default_factory=dict)
     places: dict[PlaceKey, Place] = field(default_factory=dict)
     covers: dict[str, str] = field(default_factory=dict)  # sha256 -> file path, for upload
-    cover_paths: dict[str, str] = field(default_factory=dict)  # asset id -> cover as written
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    root: str = "."
     publisher_place: Place | None = None
     asset_docs: dict[str, Document] = field(default_factory=dict)  # where each asset is declared
 
@@ -101,7 +99,6 @@ def load_config(paths: list[str]) -> Config:
     for file, root in pairs:
         shown = _display(file)
         config.files.append(shown)
-        config.root = str(root)
         try:
             data = file.read_bytes()
         except FileNotFoundError:
@@ -217,7 +214,6 @@ class _FileReader:
             out["cover"] = digest
             if digest and path:
                 self.config.covers[digest] = _display(path)
-                self.config.cover_paths[asset_id] = cover
         described = body.get("description_file")
         if isinstance(described, str):
             path = self._inside_root(asset_id, "description_file", described)
