@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from gallery_sync.diagnostics import Severity
+from gallery_sync.diagnostics import CODES, Severity
 from gallery_sync.model import (
     Asset,
     Catalog,
@@ -43,6 +43,10 @@ class Violation:
     version: str | None = None
     field: str | None = None
     severity: Severity = Severity.ERROR
+
+    def __post_init__(self) -> None:
+        if self.code not in CODES:  # the codes are a contract: no spelling of our own
+            raise ValueError(f"unknown diagnostic code {self.code!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,13 +145,6 @@ def _check_visibility(before: Visibility, after: Visibility) -> Iterator[Violati
 def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterator[Violation]:
     old = {v.version: v for v in before.versions} if before else {}
     numbers = [v.version for v in after.versions]
-    for number in sorted({n for n in numbers if numbers.count(n) > 1}, key=version_key):
-        yield Violation(
-            "duplicate-version",
-            f"version {number} is listed more than once",
-            version=number,
-            field="version",
-        )
     for number in sorted(old.keys() - set(numbers), key=version_key):
         yield Violation(
             "version-removed",
