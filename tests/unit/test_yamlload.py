@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from gallery_sync.config.yamlload import MAX_FILE_BYTES, load_yaml
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, _read_full, load_yaml
+from gallery_sync.diagnostics import Place
 
 
 def codes(doc: object) -> list[tuple[str, int | None]]:
@@ -102,3 +108,100 @@ def test_empty_file_has_no_data_and_no_crash() -> None:
 def test_invalid_utf8_is_a_syntax_error() -> None:
     doc = load_yaml(b"a: \xff\xfe\n", "f.yaml")
     assert [c for c, _ in codes(doc)] == ["yaml-syntax"]
+
+
+# The fast reader (events straight to data) and the full reader (node tree with positions)
+# must agree on every document the fast one accepts.
+
+COMMON = [
+    b"a: 1\nb: -2\nc: 0o17\nd: 0x1F\ne: 1_000\nf: +3\n",
+    b"a: 1.5\nb: .inf\nc: -.Inf\nd: .nan\ne: 1e3\nf: 6.8523015e+5\ng: 1.10\n",
+    b"a: yes\nb: No\nc: on\nd: OFF\ne: true\nf: False\ng: y\nh: n\n",
+    b"a: ~\nb: null\nc:\nd: Null\ne: ''\nf: \"\"\n",
+    b"a: 2001-12-14\nb: 2001-12-14t21:59:43.10-05:00\nc: '2001-12-14'\n",
+    b'a: "1.0"\nb: \'yes\'\nc: "~"\nd: "<<"\nf: "="\n',
+    b"a: |\n  line one\n  line two\nb: >\n  folded\n  text\nc: |-\n  kept\n",
+    b"a: {x: [1, {y: [[], {}]}], z: []}\nb: [[1, 2], [3, [4, [5]]]]\n",
+    b"- 1\n- two\n- [3]\n- {four: 4}\n",
+    b"just a scalar\n",
+    b"on: 1\n1.0: 2\nnull: 3\n'<<': 4\n? plain key\n: explicit value\n",
+    "title: Blumen \U0001f338 — Ünïcödé\n".encode(),
+    b"%YAML 1.1\n---\na: 1\n...\n",
+    b"# only a comment\n",
+    b"",
+]
+UNUSUAL = [
+    b"base: &b {x: 1}\none: *b\n",
+    b"d: &d {x: 1, y: 1}\nm:\n  <<: *d\n  y: 2\n",
+    b"a: !!str 1.0\nb: !!int '3'\n",
+    b"a: 1\nb: 2\na: 3\n",
+    b"a: " + b"[" * 70 + b"]" * 70 + b"\n",
+    b"a: 1\n---\nb: 2\n",
+    b"a: [1, 2\n",
+    b"a: =\n",
+    b"? [a, b]\n: 1\n",
+]
+
+
+def full_read(data: bytes) -> Document:
+    doc = Document("f.yaml", _positions={}, _raw={})
+    _read_full(doc, data)
+    return doc
+
+
+@pytest.mark.parametrize("data", COMMON)
+def test_fast_reader_matches_the_full_reader_and_skips_positions(data: bytes) -> None:
+    doc = load_yaml(data, "f.yaml")
+    assert doc._positions is None, "a common document must take the fast path"
+    full = full_read(data)
+    assert full.diagnostics == [] and doc.diagnostics == []
+    assert doc.data == full.data
+    assert repr(doc.data) == repr(full.data)  # same types too: 1 vs 1.0 vs True, nan
+    # Positions asked for afterwards are the full reader's.
+    assert doc.positions == full.positions and doc.raw == full.raw
+
+
+@pytest.mark.parametrize("data", UNUSUAL)
+def test_unusual_documents_go_to_the_full_reader(data: bytes) -> None:
+    doc = load_yaml(data, "f.yaml")
+    assert doc._positions is not None, "the full reader ran at load"
+    full = full_read(data)
+    assert repr(doc.data) == repr(full.data)
+    assert [(d.code, d.place) for d in doc.diagnostics] == [
+        (d.code, d.place) for d in full.diagnostics
+    ]
+
+
+def test_a_place_asked_of_a_fast_read_document_is_exact() -> None:
+    doc = load_yaml(b"assets:\n  a:\n    versions:\n      - version: '1.0.0'\n", "f.yaml")
+    assert doc._positions is None
+    assert doc.place(("assets", "a", "versions", 0, "version")) == Place("f.yaml", 4, 9)
+
+
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["yes", "on", "~", "1.0", "0x1F", "2001-12-14", "<<x", "-", ": x", "#"]),
+)
+_documents = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=_documents, flow=st.booleans())
+def test_fast_reader_agrees_with_pyyaml_on_generated_documents(data: object, flow: bool) -> None:
+    text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True).encode()
+    doc = load_yaml(text, "f.yaml")
+    expected = yaml.load(text, Loader=yaml.CSafeLoader)
+    assert doc.diagnostics == []
+    assert repr(doc.data) == repr(expected)
+    assert repr(doc.data) == repr(full_read(text).data)

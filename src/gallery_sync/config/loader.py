@@ -33,12 +33,17 @@ class Config:
     places: dict[PlaceKey, Place] = field(default_factory=dict)
     covers: dict[str, str] = field(default_factory=dict)  # sha256 -> file path, for upload
     diagnostics: list[Diagnostic] = field(default_factory=list)
-    publisher_place: Place | None = None
     asset_docs: dict[str, Document] = field(default_factory=dict)  # where each asset is declared
+    first_doc: Document | None = None  # the one publisher and defaults come from
+    inputs: dict[str, str] = field(default_factory=dict)  # file read -> sha256 of its bytes
 
     @property
     def valid(self) -> bool:
         return not has_errors(self.diagnostics)
+
+    @property
+    def publisher_place(self) -> Place | None:
+        return self.first_doc.place(("publisher", "account")) if self.first_doc else None
 
     def place(
         self, asset: str, version: str | None = None, name: str | None = None
@@ -65,13 +70,11 @@ class Config:
         return None
 
     def digest(self) -> str:
-        """sha256 of the desired state itself: what a saved plan was made from."""
-        body = {
-            "publisher": self.publisher,
-            "accepted_agreements": sorted(self.accepted_agreements),
-            "assets": {k: a.to_json() for k, a in sorted(self.assets.items())},
-        }
-        return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        """sha256 of what the desired state was read from: every config, cover and description
+        file, by path and content (hashing bytes costs ~20 ms at 10 MB; re-serialising the
+        parsed state cost ~10x that)."""
+        body = json.dumps(sorted(self.inputs.items())).encode()
+        return hashlib.sha256(body).hexdigest()
 
 
 def config_files(paths: list[str]) -> list[tuple[Path, Path]]:
@@ -94,8 +97,7 @@ def load_config(paths: list[str]) -> Config:
         config.diagnostics.append(
             Diagnostic.of("file-not-found", f"no *.yaml files in {', '.join(paths)}")
         )
-    first_doc: Document | None = None
-    declared_in: dict[str, Place] = {}
+    declared_in: dict[str, Document] = {}
     for file, root in pairs:
         shown = _display(file)
         config.files.append(shown)
@@ -111,6 +113,7 @@ def load_config(paths: list[str]) -> Config:
                 Diagnostic.of("file-not-found", f"cannot read config file {shown}: {exc.strerror}")
             )
             continue
+        config.inputs[shown] = hashlib.sha256(data).hexdigest()
         doc = load_yaml(data, shown)
         config.diagnostics += doc.diagnostics
         if doc.data is None and doc.diagnostics:
@@ -119,14 +122,13 @@ def load_config(paths: list[str]) -> Config:
         config.diagnostics += problems
         if not isinstance(doc.data, dict):
             continue
-        if first_doc is None:
-            first_doc = doc
+        if config.first_doc is None:
+            config.first_doc = doc
             config.publisher = _get(doc.data, "publisher", "account")
-            config.publisher_place = doc.place(("publisher", "account"))
             agreements = _get(doc.data, "publisher", "accepted_agreements") or []
             config.accepted_agreements = frozenset(a for a in agreements if isinstance(a, str))
         else:
-            config.diagnostics += _check_agreement(first_doc, doc)
+            config.diagnostics += _check_agreement(config.first_doc, doc)
         _FileReader(config, doc, file, root, declared_in).read(schema_ok=not has_errors(problems))
     config.diagnostics = sort_diagnostics(config.diagnostics)
     if not config.valid:
@@ -155,7 +157,12 @@ class _FileReader:
     """Checks one document's paths and static rules and adds its assets to the Config."""
 
     def __init__(
-        self, config: Config, doc: Document, file: Path, root: Path, declared_in: dict[str, Place]
+        self,
+        config: Config,
+        doc: Document,
+        file: Path,
+        root: Path,
+        declared_in: dict[str, Document],
     ) -> None:
         self.config = config
         self.doc = doc
@@ -171,9 +178,8 @@ class _FileReader:
         for asset_id, body in assets.items():
             if not isinstance(body, dict):
                 continue
-            place = self.doc.place(("assets", asset_id))
             if asset_id in self.declared_in:
-                first = self.declared_in[asset_id]
+                first = self.declared_in[asset_id].place(("assets", asset_id))
                 self.diag(
                     "duplicate-asset",
                     f"asset {asset_id!r} is also declared at {first.file}:{first.line}; "
@@ -182,7 +188,7 @@ class _FileReader:
                     asset=asset_id,
                 )
                 continue
-            self.declared_in[asset_id] = place
+            self.declared_in[asset_id] = self.doc
             self.config.asset_docs[asset_id] = self.doc
             resolved = self._resolve_files(asset_id, body)
             versions = self._resolve_versions(asset_id, body, default_region)
@@ -214,12 +220,15 @@ class _FileReader:
             out["cover"] = digest
             if digest and path:
                 self.config.covers[digest] = _display(path)
+                self.config.inputs[_display(path)] = digest
         described = body.get("description_file")
         if isinstance(described, str):
             path = self._inside_root(asset_id, "description_file", described)
             text = self._read_description(asset_id, described, path) if path else None
             ok &= text is not None
             out["description"] = text
+            if text is not None and path is not None:
+                self.config.inputs[_display(path)] = hashlib.sha256(text.encode()).hexdigest()
         elif isinstance(body.get("description"), str):
             out["description"] = body["description"]
         return out if ok else None

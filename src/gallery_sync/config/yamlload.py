@@ -1,8 +1,17 @@
-"""YAML with positions: libyaml's C composer, a hand walk that refuses repeated keys and bombs."""
+"""YAML with positions, paid for only when asked.
+
+Two readers of the same bytes. The fast one builds plain data straight from libyaml's C event
+stream: no node tree, no positions, about 1.1x the bare event parse. It handles what gallery
+files are made of (mappings, lists, plain and quoted scalars) and hands anything else (anchors,
+aliases, merge keys, tags, repeated keys, deep nesting, syntax errors) to the full reader: the C
+composer and a hand walk that records every key's line and column, refuses repeated keys and
+YAML bombs. A document read fast runs the full reader only when a diagnostic asks for a place.
+"""
 
 from __future__ import annotations
 
 import gc
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -10,7 +19,17 @@ from typing import Any
 
 import yaml
 from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentStartEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+)
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.resolver import Resolver
 
 from gallery_sync.diagnostics import Diagnostic, Place
 
@@ -24,6 +43,17 @@ _STR = "tag:yaml.org,2002:str"
 _NULL = "tag:yaml.org,2002:null"
 _MERGE = "tag:yaml.org,2002:merge"
 _CONSTRUCTOR = SafeConstructor()
+# Plain scalars that may be something other than a string, by first character (as Resolver).
+_IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
+_SCALAR_TYPES = {
+    tag: SafeConstructor.yaml_constructors[tag]
+    for tag in (
+        "tag:yaml.org,2002:bool",
+        "tag:yaml.org,2002:int",
+        "tag:yaml.org,2002:float",
+        "tag:yaml.org,2002:timestamp",
+    )
+}
 
 Path_ = tuple[Any, ...]
 
@@ -34,11 +64,33 @@ class Document:
 
     file: str
     data: Any = None
-    # path -> (line, column), 1-based: of the key for mapping entries, of the item for lists.
-    positions: dict[Path_, tuple[int, int]] = field(default_factory=dict)
-    # path -> source text of scalars that YAML read as something other than a string.
-    raw: dict[Path_, str] = field(default_factory=dict)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    source: bytes = b""
+    # Filled by the full reader, on demand for a document that was read fast.
+    _positions: dict[Path_, tuple[int, int]] | None = None
+    _raw: dict[Path_, str] | None = None
+
+    @property
+    def positions(self) -> dict[Path_, tuple[int, int]]:
+        """path -> (line, column), 1-based: of the key for mapping entries, of the item in lists."""
+        if self._positions is None:
+            self._read_positions()
+        assert self._positions is not None
+        return self._positions
+
+    @property
+    def raw(self) -> dict[Path_, str]:
+        """path -> source text of scalars that YAML read as something other than a string."""
+        if self._raw is None:
+            self._read_positions()
+        assert self._raw is not None
+        return self._raw
+
+    def _read_positions(self) -> None:
+        # The same bytes through the full reader; the data is the same by construction.
+        full = Document(self.file, _positions={}, _raw={})
+        _read_full(full, self.source)
+        self._positions, self._raw = full._positions, full._raw
 
     def place(self, path: Path_) -> Place:
         """The place of `path`, or of its nearest ancestor that has one."""
@@ -69,7 +121,7 @@ def gc_paused() -> Iterator[None]:
 
 def load_yaml(data: bytes, file: str) -> Document:
     """Parse one YAML document, never raising for bad input: problems become diagnostics."""
-    doc = Document(file)
+    doc = Document(file, source=data)
     if len(data) > MAX_FILE_BYTES:
         doc.diagnostics.append(
             Diagnostic.of(
@@ -79,16 +131,110 @@ def load_yaml(data: bytes, file: str) -> Document:
             )
         )
         return doc
+    with gc_paused():
+        try:
+            doc.data = _read_fast(data)
+            return doc
+        except (_Unusual, yaml.YAMLError):
+            pass  # the full reader says what it is, at its line
+        doc._positions, doc._raw = {}, {}
+        _read_full(doc, data)
+    return doc
+
+
+class _Unusual(Exception):
+    """Something the fast reader leaves to the full one."""
+
+
+def _read_fast(data: bytes) -> Any:
+    """Plain data from the event stream, or _Unusual for anything beyond the common subset."""
+    parser = _Loader(data)
     try:
-        with gc_paused():
-            loader = _Loader(data)
-            try:
-                node = loader.get_single_node()
-            finally:
-                loader.dispose()
-            if node is not None:
-                walker = _Walker(doc, budget=NODE_ALLOWANCE + len(data))
-                doc.data = walker.walk(node, (), 0)
+        get_event = parser.get_event
+        # The enclosing (container, is_mapping) of each open level.
+        stack: list[tuple[Any, bool]] = []
+        root: Any = None
+        current: Any = None
+        in_mapping = False
+        key: str | None = None
+        documents = 0
+        while True:
+            event = get_event()
+            if event is None:
+                return root
+            kind = type(event)
+            if kind is ScalarEvent:
+                if event.anchor is not None or event.tag is not None:
+                    raise _Unusual
+                value: Any = event.value
+                if in_mapping and key is None:
+                    if value in current or (value == "<<" and event.implicit[0]):
+                        raise _Unusual  # a repeated key, or a merge key
+                    key = value
+                    continue
+                if event.implicit[0]:
+                    value = _resolve_plain(value)
+            elif kind is MappingStartEvent or kind is SequenceStartEvent:
+                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
+                    raise _Unusual
+                if in_mapping and key is None:
+                    raise _Unusual  # a list or mapping as a key
+                value = {} if kind is MappingStartEvent else []
+            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+                current, in_mapping = stack.pop()
+                key = None
+                continue
+            elif kind is AliasEvent:
+                raise _Unusual
+            else:
+                if kind is DocumentStartEvent:
+                    documents += 1
+                    if documents > 1:
+                        raise _Unusual  # the full reader refuses a second document
+                continue
+            # Store the scalar or new container in the current one.
+            if in_mapping:
+                current[key] = value
+                key = None
+            elif current is not None:
+                current.append(value)
+            else:
+                root = value
+            if kind is not ScalarEvent:
+                stack.append((current, in_mapping))
+                current, in_mapping = value, kind is MappingStartEvent
+    finally:
+        parser.dispose()
+
+
+def _resolve_plain(value: str) -> Any:
+    """A plain scalar's value under YAML 1.1's implicit types, as the SafeLoader reads it."""
+    resolvers = _IMPLICIT.get(value[:1])
+    if resolvers is None:
+        return value
+    for tag, pattern in resolvers:
+        if pattern.match(value):
+            if tag == _NULL:
+                return None
+            construct = _SCALAR_TYPES.get(tag)
+            if construct is None:
+                raise _Unusual  # merge, value and yaml tags: the full reader's business
+            return construct(_CONSTRUCTOR, ScalarNode(tag, value))
+    return value
+
+
+def _read_full(doc: Document, data: bytes) -> None:
+    """The node tree read with positions, repeated keys and bombs refused."""
+    file = doc.file
+    try:
+        loader = _Loader(data)
+        try:
+            node = loader.get_single_node()
+        finally:
+            loader.dispose()
+        if node is not None:
+            walker = _Walker(doc, budget=NODE_ALLOWANCE + len(data))
+            doc.data = walker.walk(node, (), 0)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -112,7 +258,6 @@ def load_yaml(data: bytes, file: str) -> Document:
             )
         )
         doc.data = None
-    return doc
 
 
 class _Walker:
