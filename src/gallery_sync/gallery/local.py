@@ -23,6 +23,7 @@ from gallery_sync.model import (
     Status,
     Version,
     Visibility,
+    version_key,
 )
 from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
 
@@ -98,8 +99,7 @@ class _Tx:
         self.cache = cache
 
     def get_asset(self, asset_id: str) -> Asset | None:
-        rows = self.db.execute(_STATE_QUERY + " WHERE a.id = ?", (asset_id,)).fetchall()
-        return _assets_from_rows(rows).get(asset_id)
+        return _read_assets(self.db, asset_id).get(asset_id)
 
     def save_asset(self, asset: Asset) -> None:
         stamp = now()
@@ -199,39 +199,64 @@ class _Tx:
         )
 
 
-_STATE_QUERY = """
-SELECT a.id, a.publisher, a.title, a.cover, a.description, a.categories, a.visibility,
-       a.duration_limit, a.status, a.revision,
-       v.version, v.region, v.ai_application, v.description, v.status
-FROM assets a LEFT JOIN versions v ON v.asset_id = a.id"""
+_ASSETS_QUERY = """
+SELECT id, publisher, title, cover, description, categories, visibility, duration_limit, status,
+       revision
+FROM assets"""
+_VERSIONS_QUERY = (
+    "SELECT asset_id, version, region, ai_application, description, status FROM versions"
+)
+_STATUS = {s.value: s for s in Status}
 
 
-def _assets_from_rows(rows: list[tuple[Any, ...]]) -> dict[str, Asset]:
-    heads: dict[str, tuple[Any, ...]] = {}
+_DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
+
+
+def _read_assets(db: sqlite3.Connection, only: str | None = None) -> dict[str, Asset]:
+    """Every asset (or `only` that one), versions in version order: two flat queries, each
+    stored JSON value decoded once per distinct text (visibility and duration limits repeat
+    across thousands of assets)."""
+    where, args = (" WHERE {} = ?", (only,)) if only is not None else ("", ())
     versions: dict[str, list[Version]] = {}
-    for row in rows:
-        asset_id = row[0]
-        if asset_id not in heads:
-            heads[asset_id] = row[:10]
-            versions[asset_id] = []
-        if row[10] is not None:
-            versions[asset_id].append(Version(row[10], row[11], row[12], row[13], Status(row[14])))
+    rows = db.execute(_VERSIONS_QUERY + where.format("asset_id"), args)
+    for asset_id, number, region, app, description, status in rows:
+        version = Version(number, region, app, description, _STATUS[status])
+        found = versions.get(asset_id)
+        if found is None:
+            versions[asset_id] = [version]
+        else:
+            found.append(version)
+    decoded: dict[tuple[int, str], Any] = {}
+
+    def decode(kind: int, text: str) -> Any:
+        value = decoded.get((kind, text))
+        if value is None:
+            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
+        return value
+
     out = {}
-    for asset_id, head in heads.items():
+    for row in db.execute(_ASSETS_QUERY + where.format("id"), args):
+        asset_id = row[0]
+        mine = versions.get(asset_id, [])
+        mine.sort(key=_version_order)
         out[asset_id] = Asset(
             id=asset_id,
-            publisher=head[1],
-            title=head[2],
-            versions=tuple(versions[asset_id]),
-            cover=head[3],
-            description=head[4],
-            categories=tuple(json.loads(head[5])),
-            visibility=Visibility.from_json(json.loads(head[6])),
-            duration_limit=DurationLimit.from_json(json.loads(head[7])),
-            status=Status(head[8]),
-            revision=head[9],
+            publisher=row[1],
+            title=row[2],
+            versions=tuple(mine),
+            cover=row[3],
+            description=row[4],
+            categories=decode(0, row[5]),
+            visibility=decode(1, row[6]),
+            duration_limit=decode(2, row[7]),
+            status=_STATUS[row[8]],
+            revision=row[9],
         )
     return out
+
+
+def _version_order(v: Version) -> tuple[int, ...]:
+    return version_key(v.version)
 
 
 class LocalGallery:
@@ -307,7 +332,7 @@ class LocalGallery:
         return _Tx(self.db, self._cache).catalog()
 
     def read_state(self) -> GalleryState:
-        return GalleryState(_assets_from_rows(self.db.execute(_STATE_QUERY).fetchall()))
+        return GalleryState(_read_assets(self.db))
 
     def write_asset(self, request: WriteRequest) -> int:
         try:
