@@ -1,4 +1,4 @@
-"""PURE: desired vs current asset -> Changes (deepdiff's findings in our own small type)."""
+"""PURE: desired vs current asset -> Changes: == per field, deepdiff inside the versions map."""
 
 from __future__ import annotations
 
@@ -50,25 +50,33 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
         ]
         return changes
     old = before.to_json()
-    if old == new:  # the common case costs one comparison, and no deepdiff import
-        return []
+    keys: list[tuple[str, ...]] = []
+    for name, value in new.items():
+        if old[name] == value:  # per field: most changes never reach deepdiff
+            continue
+        if name != "versions":
+            keys.append((name,))  # a field changes as a whole: its path is the answer
+        else:
+            keys += _version_paths(old["versions"], value)
+    return [_change(key, old, new) for key in sorted(keys, key=_order)]
+
+
+def _version_paths(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, ...]]:
+    """("versions", n) for an added or removed version, ("versions", n, field) for a change."""
     from deepdiff import DeepDiff
 
     keys: set[tuple[str, ...]] = set()
     for levels in DeepDiff(old, new, view="tree").values():
         for level in levels:
             path = [str(p) for p in level.path(output_format="list")]
-            if path == ["versions"]:
+            if not path:
                 # deepdiff reports a dict whose keys all changed as one value change.
-                numbers = old["versions"].keys() | new["versions"].keys()
                 keys.update(
-                    ("versions", n)
-                    for n in numbers
-                    if old["versions"].get(n) != new["versions"].get(n)
+                    ("versions", n) for n in old.keys() | new.keys() if old.get(n) != new.get(n)
                 )
             else:
-                keys.add(tuple(path[:3]) if path[0] == "versions" else (path[0],))
-    return [_change(key, old, new) for key in sorted(keys, key=_order)]
+                keys.add(("versions", *path[:2]))
+    return keys
 
 
 def _change(key: tuple[str, ...], old: dict[str, Any], new: dict[str, Any]) -> Change:

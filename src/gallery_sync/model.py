@@ -144,6 +144,29 @@ class Asset:
                 return v
         return None
 
+    def same_state(self, other: Asset) -> bool:
+        """`self.to_json() == other.to_json()`, without building either in the common case."""
+        fields = (
+            self.title,
+            self.cover,
+            self.description,
+            self.categories,
+            self.visibility,
+            self.duration_limit,
+            self.status,
+            self.versions,
+        )
+        return fields == (
+            other.title,
+            other.cover,
+            other.description,
+            other.categories,
+            other.visibility,
+            other.duration_limit,
+            other.status,
+            other.versions,
+        ) or (self.to_json() == other.to_json())
+
     @property
     def released_versions(self) -> list[Version]:
         return [v for v in self.versions if v.status is Status.RELEASED]

@@ -271,7 +271,7 @@ def _plan_unmanaged(current: Asset, prune: bool, diagnostics: list[Diagnostic]) 
 
 def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     """The action, risk-classed changes and ordered operations that take current to desired."""
-    if current is not None and current.to_json() == desired.to_json():
+    if current is not None and current.same_state(desired):
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
     changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
     operations = tuple(derive_operations(current, desired))

@@ -162,3 +162,32 @@ def test_diff_when_every_version_number_changes() -> None:
         (ChangeOp.REMOVE, "versions[1.0.0]"),
         (ChangeOp.ADD, "versions[1.1.0]"),
     ]
+
+
+def test_same_state_is_canonical_equality_without_building_it() -> None:
+    """same_state is plan's fast path: it must agree with comparing the canonical forms."""
+    rich = replace(BASE, versions=(V1, V2), categories=("ocr", "speech"), revision=4)
+    cases = [
+        (replace(rich, revision=9), True),  # the gallery's revision is not state
+        (replace(rich, categories=("speech", "ocr")), True),  # categories are a set
+        (replace(rich, versions=(V2, V1)), True),  # versions are keyed by number
+        (
+            replace(rich, visibility=Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset("ab"))),
+            False,
+        ),
+        (replace(rich, versions=(V1, replace(V2, description="x"))), False),
+        (replace(rich, duration_limit=DurationLimit(30)), False),
+        (replace(rich, status=Status.DISCONTINUED), False),
+        (replace(rich, cover="0" * 64), False),
+    ]
+    for other, expected in cases:
+        assert rich.same_state(other) is expected
+        assert (rich.to_json() == other.to_json()) is expected
+
+
+def test_version_changes_and_additions_come_from_the_version_diff() -> None:
+    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    assert [(c.op, c.field) for c in diff_asset(BASE, after)] == [
+        (ChangeOp.CHANGE, "versions[1.0.0].status"),
+        (ChangeOp.ADD, "versions[1.1.0]"),
+    ]
