@@ -54,7 +54,7 @@ def gs(*args: str) -> list[str]:
 
 
 def fresh_gallery(path: Path, n: int) -> None:
-    """A gallery that knows every AI application the generated file names (no assets)."""
+    """A gallery that knows every AI application the generated files name (no assets)."""
     if path.exists():
         path.unlink()
     code = (
@@ -64,7 +64,7 @@ def fresh_gallery(path: Path, n: int) -> None:
         f"g = open_gallery('sqlite:///{path}')\n"
         "with g.transaction() as tx:\n"
         "    tx.db.executemany('INSERT INTO applications VALUES (?, ?, NULL)',\n"
-        f"        [application(i, v)[::-1] for i in range({n}) for v in range(5)])\n"
+        f"        [application(i, v)[::-1] for i in range({n}) for v in range(6)])\n"
         "    tx.bump_catalog_version()\n"
     )
     subprocess.run([PY, "-c", code], check=True)

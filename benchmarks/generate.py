@@ -25,8 +25,12 @@ def generate(n: int, *, changed: float = 0.0, seed: int = 7) -> str:
         "  region: cn-north-4",
         "assets:",
     ]
+    touched_count = 0
     for i in range(n):
+        # A changed asset gets a new title; every 2nd also a new version note, every 3rd also
+        # a new version (1.5.0), so deep version diffs and version writes are exercised too.
         touched = rng.random() < changed
+        touched_count += touched
         vis = i % 3
         out.append(f"  asset-{i:05d}:")
         out.append(f"    title: Model number {i}{' (updated)' if touched else ''}")
@@ -45,12 +49,13 @@ def generate(n: int, *, changed: float = 0.0, seed: int = 7) -> str:
         out.append("    duration_limit:\n      days: 90\n      auto_renew: true")
         out.append("    status: released")
         out.append("    versions:")
-        for v in range(5):
+        for v in range(6 if touched and touched_count % 3 == 0 else 5):
             name, region = application(i, v)
+            note = " Now faster." if touched and touched_count % 2 == 0 and v == 4 else ""
             out.append(f'      - version: "1.{v}.0"')
             out.append(f"        region: {region}")
             out.append(f"        ai_application: {name}")
-            out.append(f"        description: Release {v} of model {i}.")
+            out.append(f"        description: Release {v} of model {i}.{note}")
     return "\n".join(out) + "\n"
 
 

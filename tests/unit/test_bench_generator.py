@@ -13,7 +13,7 @@ from generate import generate
 
 
 def test_generated_config_is_valid_and_uses_every_visibility(tmp_path: Path) -> None:
-    (tmp_path / "g.yaml").write_text(generate(30, changed=0.5))
+    (tmp_path / "g.yaml").write_text(generate(30))
     config = load_config([str(tmp_path / "g.yaml")])
     assert config.diagnostics == []
     assert len(config.assets) == 30
@@ -23,3 +23,35 @@ def test_generated_config_is_valid_and_uses_every_visibility(tmp_path: Path) -> 
         "public",
     }
     assert all(len(a.versions) == 5 for a in config.assets.values())
+
+
+def test_changed_assets_mix_titles_version_notes_and_new_versions(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text(generate(60))
+    (tmp_path / "b.yaml").write_text(generate(60, changed=0.5))
+    before = load_config([str(tmp_path / "a.yaml")]).assets
+    after = load_config([str(tmp_path / "b.yaml")]).assets
+    changed = [k for k in before if before[k] != after[k]]
+    assert 15 <= len(changed) <= 45
+    assert all(after[k].title.endswith("(updated)") for k in changed)
+    new_versions = [k for k in changed if len(after[k].versions) == 6]
+    new_notes = [
+        k for k in changed if before[k].versions[4].description != after[k].versions[4].description
+    ]
+    assert len(new_versions) == len(changed) // 3
+    assert len(new_notes) == len(changed) // 2
+
+
+def test_a_valid_config_is_planned_without_reading_positions(tmp_path: Path) -> None:
+    """Positions cost a second, full read; only a diagnostic that needs a place pays for it."""
+    text = generate(20)
+    (tmp_path / "g.yaml").write_text(text)
+    config = load_config([str(tmp_path / "g.yaml")])
+    assert config.valid and config.first_doc is not None
+    assert config.first_doc._positions is None
+    lines = text.splitlines()
+    asset_line = lines.index("  asset-00003:")
+    version_line = lines.index('      - version: "1.2.0"', asset_line)
+    assert lines[version_line + 1].startswith("        region:")
+    place = config.place("asset-00003", "1.2.0", "region")
+    assert place is not None and (place.line, place.column) == (version_line + 2, 9)
+    assert config.first_doc._positions is not None
