@@ -1,4 +1,5 @@
-"""Runs a Plan against a Gallery, asset by asset; one asset's failure stops that asset only."""
+"""Runs a Plan against a Gallery: each asset atomic, committed in batches; one asset's failure
+stops that asset only."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import enum
 import hashlib
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -35,6 +37,7 @@ class AssetResult:
 class ApplyReport:
     results: list[AssetResult] = field(default_factory=list)
     interrupted: bool = False
+    seconds: float = 0.0  # in the write path: the gallery's checks, stores and commits
 
     def of(self, outcome: Outcome) -> list[AssetResult]:
         return [r for r in self.results if r.outcome is outcome]
@@ -48,7 +51,7 @@ Progress = Callable[[AssetPlan, AssetResult], None]
 
 
 class _Interrupt:
-    """Ctrl-C during a write waits for the write to finish, so the report is exact."""
+    """Ctrl-C during apply is noted and acted on between batches, so the report is exact."""
 
     requested = False
 
@@ -82,37 +85,45 @@ def apply_plan(
     plan_hash = plan.digest()
     changed = plan.changed
     interrupt.requested = False
+    started = time.perf_counter()
+    requests = [
+        WriteRequest(
+            account=plan.publisher,
+            asset_id=asset.id,
+            expected_revision=asset.revision,
+            operations=asset.operations,
+            accepted_agreements=frozenset(plan.accepted_agreements),
+            plan_hash=plan_hash,
+            message=message,
+            covers={sha: covers[sha] for sha in _covers_of(asset) if sha in covers},
+        )
+        for asset in changed
+    ]
+    batches = gallery.write_assets(requests)
     try:
-        for asset in changed:
-            if interrupt.requested:
-                report.interrupted = True
-                break
-            request = WriteRequest(
-                account=plan.publisher,
-                asset_id=asset.id,
-                expected_revision=asset.revision,
-                operations=asset.operations,
-                accepted_agreements=frozenset(plan.accepted_agreements),
-                plan_hash=plan_hash,
-                message=message,
-                covers={sha: covers[sha] for sha in _covers_of(asset) if sha in covers},
-            )
-            try:
-                with interrupt.deferred():
-                    revision = gallery.write_asset(request)
-                result = AssetResult(asset.id, Outcome.APPLIED, revision=revision)
-            except GalleryRefusal as refusal:
-                result = AssetResult(asset.id, Outcome.FAILED, tuple(refusal.diagnostics))
-            report.results.append(result)
-            if progress:
-                progress(asset, result)
-    except KeyboardInterrupt:  # between two writes: nothing is in flight
-        report.interrupted = True
+        # Ctrl-C is noted, not raised: the batch in flight commits and is reported, then the
+        # run stops, so what the report calls applied is exactly what the gallery holds.
+        with interrupt.deferred():
+            while not interrupt.requested:
+                outcomes = next(batches, None)
+                if outcomes is None:
+                    break
+                for outcome in outcomes:
+                    asset = changed[len(report.results)]
+                    if isinstance(outcome, GalleryRefusal):
+                        result = AssetResult(asset.id, Outcome.FAILED, tuple(outcome.diagnostics))
+                    else:
+                        result = AssetResult(asset.id, Outcome.APPLIED, revision=outcome)
+                    report.results.append(result)
+                    if progress:
+                        progress(asset, result)
+            report.interrupted = interrupt.requested
     finally:
-        # Interrupted (Ctrl-C): what was not reached is reported as not tried.
+        # Interrupted: what was not reached is reported as not tried.
         report.results += [
             AssetResult(a.id, Outcome.NOT_TRIED) for a in changed[len(report.results) :]
         ]
+        report.seconds = time.perf_counter() - started
     return report
 
 

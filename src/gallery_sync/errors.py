@@ -26,6 +26,12 @@ class GalleryUnavailable(GallerySyncError):
     code = "gallery-unavailable"
 
 
+class StoreError(GallerySyncError):
+    """The store could not keep a write (disk, lock, constraint); nothing of it was kept."""
+
+    code = "gallery-error"
+
+
 class GalleryRefusal(GallerySyncError):
     """The gallery refused a write; carries the diagnostics that say why."""
 

@@ -22,7 +22,7 @@ def test_example_config_creates_then_converges(ws: Workspace) -> None:
     assert "Plan: 3 to create, 0 to update" in first.out
     applied = ws.run("apply", "--auto-approve", "-m", "first publish")
     assert applied.code == 0, applied.out + applied.err
-    assert "Apply complete: 3 applied, 0 failed, 0 not tried." in applied.out
+    assert "Apply complete: 3 applied, 0 failed, 0 not tried; writes took " in applied.out
     again = ws.run("plan", "--detailed-exitcode")
     assert again.code == 0, again.out
     assert "No changes." in again.out

@@ -11,6 +11,7 @@ import pytest
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import WriteRequest, open_gallery
 from gallery_sync.gallery.local import LocalGallery
+from gallery_sync.gallery.service import BATCH_SIZE
 from gallery_sync.model import Application, Operation, OpKind
 
 AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
@@ -201,3 +202,69 @@ def test_database_is_created_on_first_use_with_defaults(tmp_path: Path) -> None:
     assert catalog.agreements == AGREED
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def request(*ops: Operation, asset: str = "flowers", revision: int | None = None) -> WriteRequest:
+    return WriteRequest("acme", asset, revision, ops, AGREED)
+
+
+def test_a_batch_applies_the_good_writes_and_refuses_the_bad_alone(gallery: LocalGallery) -> None:
+    bad = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "img"}}}
+    [outcomes] = gallery.write_assets(
+        [
+            request(Operation(OpKind.CREATE, value=ASSET), asset="a"),
+            request(Operation(OpKind.CREATE, value=bad), asset="b"),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="c", revision=3),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="d"),
+        ]
+    )
+    assert [o if isinstance(o, int) else o.code for o in outcomes] == [
+        1,
+        "image-policy",
+        "conflict",
+        1,
+    ]
+    assert sorted(gallery.read_state().assets) == ["a", "d"]
+    audited = {(e.asset, e.change["kind"]) for e in gallery.history()}
+    assert audited == {("a", "create"), ("b", "refused"), ("d", "create")}
+
+
+def test_the_same_asset_twice_goes_in_two_batches_in_order(gallery: LocalGallery) -> None:
+    batches = list(
+        gallery.write_assets(
+            [
+                request(Operation(OpKind.CREATE, value=ASSET)),
+                request(Operation(OpKind.UPDATE_FIELDS, value={"title": "Two"}), revision=1),
+            ]
+        )
+    )
+    assert batches == [[1], [2]]
+    assert gallery.read_state().assets["flowers"].title == "Two"
+
+
+def test_batches_hold_at_most_batch_size_writes(gallery: LocalGallery) -> None:
+    requests = [
+        request(Operation(OpKind.CREATE, value=ASSET), asset=f"a{i:04d}")
+        for i in range(BATCH_SIZE + 3)
+    ]
+    sizes = [len(b) for b in gallery.write_assets(requests)]
+    assert sizes == [BATCH_SIZE, 3]
+    assert len(gallery.read_state().assets) == BATCH_SIZE + 3
+
+
+def test_a_store_error_fails_that_write_only_and_keeps_nothing_of_it(
+    gallery: LocalGallery,
+) -> None:
+    gallery.db.execute(
+        "CREATE TRIGGER no_b BEFORE INSERT ON versions WHEN NEW.asset_id = 'b' "
+        "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
+    )
+    [outcomes] = gallery.write_assets(
+        [request(Operation(OpKind.CREATE, value=ASSET), asset=a) for a in "abc"]
+    )
+    assert outcomes[0] == 1 and outcomes[2] == 1
+    refusal = outcomes[1]
+    assert isinstance(refusal, GalleryRefusal) and refusal.code == "gallery-error"
+    assert "disk says no" in str(refusal)
+    assert sorted(gallery.read_state().assets) == ["a", "c"]
+    assert [e.asset for e in gallery.history()] == ["c", "a"]

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from gallery_sync.errors import GalleryUnavailable
+from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.model import Application, Catalog, GalleryState, Operation
 
 DEFAULT_URL = "sqlite:///.gallery/gallery.db"
@@ -52,6 +52,12 @@ class Gallery(Protocol):
 
     def write_asset(self, request: WriteRequest) -> int:
         """Apply the operations atomically; return the new revision or raise GalleryRefusal."""
+
+    def write_assets(
+        self, requests: Sequence[WriteRequest]
+    ) -> Iterator[list[int | GalleryRefusal]]:
+        """Each write atomic on its own, committed in batches: yields each committed batch's
+        outcomes (new revision or refusal), in request order."""
 
     def history(self, asset_id: str | None = None) -> list[AuditEntry]: ...
 

@@ -5,15 +5,20 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from gallery_sync.diagnostics import Diagnostic
-from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
+from gallery_sync.errors import GalleryUnavailable, StoreError
 from gallery_sync.gallery import AuditEntry, WriteRequest
-from gallery_sync.gallery.service import write_asset
+from gallery_sync.gallery.service import (
+    AuditRecord,
+    Outcome,
+    StoredWrite,
+    write_asset,
+    write_assets,
+)
 from gallery_sync.model import (
     Application,
     Asset,
@@ -91,61 +96,113 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
+_SAVE_ASSETS = """
+INSERT INTO assets (id, publisher, title, cover, description, categories, visibility,
+                    duration_limit, status, revision, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
+  description = excluded.description, categories = excluded.categories,
+  visibility = excluded.visibility, duration_limit = excluded.duration_limit,
+  status = excluded.status, revision = excluded.revision, updated_at = excluded.updated_at"""
+_SAVE_VERSIONS = """
+INSERT INTO versions (asset_id, version, region, ai_application, description, status,
+                      created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
+  status = excluded.status"""
+_SAVE_AUDIT = """
+INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
+
+
 class _Tx:
     """The store side of one transaction, as the gallery service sees it."""
 
     def __init__(self, db: sqlite3.Connection, cache: dict[str, tuple[str, Catalog]]) -> None:
         self.db = db
         self.cache = cache
+        self.savepoints = 0
 
-    def get_asset(self, asset_id: str) -> Asset | None:
-        return _read_assets(self.db, asset_id).get(asset_id)
+    def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]:
+        return _read_assets(self.db, asset_ids)
 
-    def save_asset(self, asset: Asset) -> None:
-        stamp = now()
-        body = asset.to_json()
-        self.db.execute(
-            """INSERT INTO assets (id, publisher, title, cover, description, categories,
-                 visibility, duration_limit, status, revision, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
-                 description = excluded.description, categories = excluded.categories,
-                 visibility = excluded.visibility, duration_limit = excluded.duration_limit,
-                 status = excluded.status, revision = excluded.revision,
-                 updated_at = excluded.updated_at""",
-            (
-                asset.id,
-                asset.publisher,
-                asset.title,
-                asset.cover,
-                asset.description,
-                json.dumps(body["categories"]),
-                json.dumps(body["visibility"]),
-                json.dumps(body["duration_limit"]),
-                asset.status.value,
-                asset.revision,
-                stamp,
-                stamp,
-            ),
+    def known_covers(self, sha256s: Collection[str]) -> set[str]:
+        if not sha256s:
+            return set()
+        rows = self.db.execute(
+            "SELECT sha256 FROM covers WHERE sha256 IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(sha256s)),),
         )
-        self.db.executemany(
-            """INSERT INTO versions (asset_id, version, region, ai_application, description,
-                 status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-               ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
-                 status = excluded.status""",
-            [
+        return {row[0] for row in rows}
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self.savepoints += 1
+        name = f"write_{self.savepoints}"
+        try:
+            self.db.execute(f"SAVEPOINT {name}")
+            try:
+                yield
+            except BaseException:
+                self.db.execute(f"ROLLBACK TO {name}")
+                self.db.execute(f"RELEASE {name}")
+                raise
+            self.db.execute(f"RELEASE {name}")
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
+
+    def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
+        stamp = now()
+        # Visibility, duration limits and category sets repeat across assets: encode each once.
+        encoded: dict[object, str] = {}
+
+        def encode(value: Any, canonical: Callable[[Any], Any]) -> str:
+            text = encoded.get(value)
+            if text is None:
+                text = encoded[value] = json.dumps(canonical(value))
+            return text
+
+        assets: list[tuple[Any, ...]] = []
+        versions: list[tuple[Any, ...]] = []
+        covers: list[tuple[str, bytes]] = []
+        records: list[AuditRecord] = []
+        for write in writes:
+            a = write.asset
+            assets.append(
                 (
-                    asset.id,
-                    v.version,
-                    v.region,
-                    v.ai_application,
-                    v.description,
-                    v.status.value,
+                    a.id,
+                    a.publisher,
+                    a.title,
+                    a.cover,
+                    a.description,
+                    encode(a.categories, sorted),
+                    encode(a.visibility, Visibility.to_json),
+                    encode(a.duration_limit, DurationLimit.to_json),
+                    a.status.value,
+                    write.revision,
+                    stamp,
                     stamp,
                 )
-                for v in asset.versions
-            ],
-        )
+            )
+            versions += [
+                (a.id, v.version, v.region, v.ai_application, v.description, v.status.value, stamp)
+                for v in a.versions
+            ]
+            covers += write.covers.items()
+            records += write.audit
+        # Changes are built in a fixed key order (operations' canonical JSON): no sort needed.
+        dumps = json.dumps
+        rows = [
+            (stamp, r.account, r.asset, dumps(r.change), r.plan_hash, r.message)
+            for r in (*records, *audit)
+        ]
+        db = self.db
+        try:
+            db.executemany("INSERT OR IGNORE INTO covers VALUES (?, ?)", covers)
+            db.executemany(_SAVE_ASSETS, assets)
+            db.executemany(_SAVE_VERSIONS, versions)
+            db.executemany(_SAVE_AUDIT, rows)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from exc
 
     def catalog(self) -> Catalog:
         # Read once per catalog version: a write checks against the catalog, and reading tens
@@ -182,22 +239,6 @@ class _Tx:
             allowed_registries=tuple(json.loads(registries[0])) if registries else (),
         )
 
-    def has_cover(self, sha256: str) -> bool:
-        found = self.db.execute("SELECT 1 FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
-        return found is not None
-
-    def put_cover(self, sha256: str, data: bytes) -> None:
-        self.db.execute("INSERT OR IGNORE INTO covers VALUES (?, ?)", (sha256, data))
-
-    def audit(
-        self, *, account: str, asset: str, change: dict[str, object], plan_hash: str, message: str
-    ) -> None:
-        self.db.execute(
-            "INSERT INTO audit (time, account, asset, change, plan_hash, message) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (now(), account, asset, json.dumps(change, sort_keys=True), plan_hash, message),
-        )
-
 
 _ASSETS_QUERY = """
 SELECT id, publisher, title, cover, description, categories, visibility, duration_limit, status,
@@ -206,21 +247,21 @@ FROM assets"""
 _VERSIONS_QUERY = (
     "SELECT asset_id, version, region, ai_application, description, status FROM versions"
 )
-_STATUS = {s.value: s for s in Status}
 
 
 _DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
 
 
-def _read_assets(db: sqlite3.Connection, only: str | None = None) -> dict[str, Asset]:
-    """Every asset (or `only` that one), versions in version order: two flat queries, each
-    stored JSON value decoded once per distinct text (visibility and duration limits repeat
-    across thousands of assets)."""
-    where, args = (" WHERE {} = ?", (only,)) if only is not None else ("", ())
+def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
+    """Every asset (or `only` those), versions in version order: two flat queries, each stored
+    JSON value decoded once per distinct text (visibility and duration limits repeat across
+    thousands of assets)."""
+    where = " WHERE {} IN (SELECT value FROM json_each(?))" if only is not None else ""
+    args = (json.dumps(list(only)),) if only is not None else ()
     versions: dict[str, list[Version]] = {}
     rows = db.execute(_VERSIONS_QUERY + where.format("asset_id"), args)
     for asset_id, number, region, app, description, status in rows:
-        version = Version(number, region, app, description, _STATUS[status])
+        version = Version(number, region, app, description, Status.of(status))
         found = versions.get(asset_id)
         if found is None:
             versions[asset_id] = [version]
@@ -249,7 +290,7 @@ def _read_assets(db: sqlite3.Connection, only: str | None = None) -> dict[str, A
             categories=decode(0, row[5]),
             visibility=decode(1, row[6]),
             duration_limit=decode(2, row[7]),
-            status=_STATUS[row[8]],
+            status=Status.of(row[8]),
             revision=row[9],
         )
     return out
@@ -280,7 +321,7 @@ class LocalGallery:
             db.execute("PRAGMA foreign_keys = ON")
             gallery = cls(url, db)
             gallery._initialise()
-        except sqlite3.DatabaseError as exc:
+        except (sqlite3.DatabaseError, StoreError) as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc}") from exc
         except OSError as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
@@ -317,13 +358,16 @@ class LocalGallery:
     def transaction(self) -> Iterator[_Tx]:
         # IMMEDIATE takes the write lock up front, so the revision read inside is still the
         # revision when the write commits: two writers are serialised, never interleaved.
-        self.db.execute("BEGIN IMMEDIATE")
         try:
-            yield _Tx(self.db, self._cache)
-        except BaseException:
-            self.db.execute("ROLLBACK")
-            raise
-        self.db.execute("COMMIT")
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _Tx(self.db, self._cache)
+                self.db.execute("COMMIT")
+            finally:
+                if self.db.in_transaction:  # an exception, or a failed COMMIT
+                    self.db.execute("ROLLBACK")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{exc} (gallery {sqlite_path(self.url)})") from exc
 
     def account(self) -> str | None:
         return None
@@ -334,19 +378,11 @@ class LocalGallery:
     def read_state(self) -> GalleryState:
         return GalleryState(_read_assets(self.db))
 
+    def write_assets(self, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
+        return write_assets(self, requests)
+
     def write_asset(self, request: WriteRequest) -> int:
-        try:
-            return write_asset(self, request)
-        except sqlite3.Error as exc:
-            raise GalleryRefusal(
-                [
-                    Diagnostic.of(
-                        "gallery-error",
-                        f"the gallery could not store the write: {exc}; nothing of it was kept",
-                        asset=request.asset_id,
-                    )
-                ]
-            ) from exc
+        return write_asset(self, request)
 
     def history(self, asset_id: str | None = None) -> list[AuditEntry]:
         query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"

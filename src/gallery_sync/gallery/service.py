@@ -1,92 +1,210 @@
-"""The gallery's own write path: the same rules as plan, enforced over a store."""
+"""The gallery's own write path: the same rules as plan, enforced over a store, in batches."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import replace
+from dataclasses import dataclass
 from typing import Protocol
 
 from gallery_sync import rules
 from gallery_sync.diagnostics import Diagnostic, Severity
-from gallery_sync.errors import GalleryRefusal
+from gallery_sync.errors import GalleryRefusal, StoreError
 from gallery_sync.gallery import WriteRequest
 from gallery_sync.model import Asset, Catalog, Operation, OpKind, apply_operation
+
+# Writes per store transaction. Each asset stays atomic on its own (see _write_batch); the
+# batch only shares the cost of a commit. A crash loses at most one uncommitted batch, which
+# apply never reported as applied.
+BATCH_SIZE = 500
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    account: str
+    asset: str
+    change: dict[str, object]
+    plan_hash: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredWrite:
+    """A write the rules allowed: the asset as it will be stored, its new covers, its audit."""
+
+    asset: Asset
+    revision: int
+    covers: dict[str, bytes]
+    audit: list[AuditRecord]
 
 
 class Transaction(Protocol):
     """One store transaction: everything in it lands together or not at all."""
 
-    def get_asset(self, asset_id: str) -> Asset | None: ...
-
-    def save_asset(self, asset: Asset) -> None: ...
+    def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]: ...
 
     def catalog(self) -> Catalog: ...
 
-    def has_cover(self, sha256: str) -> bool: ...
+    def known_covers(self, sha256s: Collection[str]) -> set[str]: ...
 
-    def put_cover(self, sha256: str, data: bytes) -> None: ...
+    def savepoint(self) -> AbstractContextManager[None]:
+        """A nested unit: an exception inside undoes what it wrote (raised as StoreError)."""
 
-    def audit(
-        self, *, account: str, asset: str, change: dict[str, object], plan_hash: str, message: str
-    ) -> None: ...
+    def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
+        """Keep the assets, covers and audit records of these writes; StoreError if it cannot."""
 
 
 class Store(Protocol):
-    def transaction(self) -> AbstractContextManager[Transaction]: ...
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """BEGIN (taking the write lock) ... COMMIT; StoreError when the store fails."""
+
+
+Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refused
+
+
+def write_assets(store: Store, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
+    """Check and apply writes, each atomic; yields the outcomes of each committed batch.
+
+    A batch holds no asset twice, so every write in it is checked against committed state
+    or the writes before it in the same batch.
+    """
+    for batch in _batches(requests):
+        try:
+            with store.transaction() as tx:
+                outcomes = _write_batch(tx, batch)
+        except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
+            outcomes = [_store_failure(r, exc) for r in batch]
+        yield outcomes
 
 
 def write_asset(store: Store, request: WriteRequest) -> int:
-    """Check and apply one write atomically; refuse it whole with the rules' codes."""
-    findings: list[rules.Violation] = []
+    """One write on its own: its new revision, or GalleryRefusal."""
+    [[outcome]] = list(write_assets(store, [request]))
+    if isinstance(outcome, GalleryRefusal):
+        raise outcome
+    return outcome
+
+
+def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest]]:
+    start = 0
+    while start < len(requests):
+        seen: set[str] = set()
+        end = start
+        while end < len(requests) and end - start < BATCH_SIZE:
+            if requests[end].asset_id in seen:
+                break
+            seen.add(requests[end].asset_id)
+            end += 1
+        yield requests[start:end]
+        start = end
+
+
+def _write_batch(tx: Transaction, requests: Sequence[WriteRequest]) -> list[Outcome]:
+    """Check every write, then store the allowed ones together; on a store error, store them
+    one at a time in savepoints, so that only the write the store rejects fails."""
+    stored = tx.get_assets([r.asset_id for r in requests])
+    catalog = tx.catalog()
+    uploaded = {sha for r in requests for sha in r.covers}
+    stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
+
+    def has_cover(sha: str) -> bool:
+        found = stored_covers.get(sha)
+        if found is None:
+            found = stored_covers[sha] = bool(tx.known_covers([sha]))
+        return found
+
+    contexts: dict[tuple[str, frozenset[str]], rules.Context] = {}
+    outcomes: list[Outcome] = []
+    writes: list[tuple[int, StoredWrite]] = []
+    refused_audit: list[AuditRecord] = []
+    for request in requests:
+        before = stored.get(request.asset_id)
+        key = (request.account, request.accepted_agreements)
+        ctx = contexts.get(key)
+        if ctx is None:
+            ctx = contexts[key] = rules.Context(catalog, *key, at_plan=False)
+        try:
+            write = _check(before, request, ctx, has_cover)
+        except _Refused as refused:
+            outcomes.append(refused.refusal)
+            refused_audit += refused.audit
+            continue
+        if write is None:
+            outcomes.append(before.revision if before else 0)
+            continue
+        writes.append((len(outcomes), write))
+        outcomes.append(write.revision)
+    if not writes and not refused_audit:
+        return outcomes
     try:
-        with store.transaction() as tx:
-            before = tx.get_asset(request.asset_id)
-            _check_revision(before, request)
-            after = before
-            for op in request.operations:
-                after = apply_operation(
-                    after, op, asset_id=request.asset_id, publisher=request.account
-                )
-            if after is None or after == before:
-                return before.revision if before else 0
-            ctx = rules.Context(
-                tx.catalog(), request.account, request.accepted_agreements, at_plan=False
+        with tx.savepoint():
+            tx.store([w for _, w in writes], refused_audit)
+    except StoreError:
+        for index, write in writes:
+            try:
+                with tx.savepoint():
+                    tx.store([write])
+            except StoreError as exc:
+                outcomes[index] = _store_failure(requests[index], exc)
+        with tx.savepoint():
+            tx.store([], refused_audit)
+    return outcomes
+
+
+class _Refused(Exception):
+    def __init__(self, refusal: GalleryRefusal, audit: list[AuditRecord]) -> None:
+        self.refusal = refusal
+        self.audit = audit
+
+
+def _check(
+    before: Asset | None,
+    request: WriteRequest,
+    ctx: rules.Context,
+    has_cover: Callable[[str], bool],
+) -> StoredWrite | None:
+    """The write as it will be stored, None for no change, or _Refused with the rules' codes."""
+    _check_revision(before, request)
+    after = before
+    for op in request.operations:
+        after = apply_operation(after, op, asset_id=request.asset_id, publisher=request.account)
+    if after is None or after == before:
+        return None
+    errors = [v for v in rules.check_asset(before, after, ctx) if v.severity is Severity.ERROR]
+    if errors:
+        # Nothing of the asset is published, but a security finding must be on record.
+        audit = [
+            _record(
+                request,
+                {"kind": "refused", "code": v.code, "version": v.version, "message": v.message},
             )
-            violations = rules.check_asset(before, after, ctx)
-            errors = [v for v in violations if v.severity is Severity.ERROR]
-            if errors:
-                findings = [v for v in errors if v.code == "image-policy"]
-                raise GalleryRefusal([_diagnostic(v, request.asset_id) for v in errors])
-            _store_cover(tx, after, request)
-            revision = (before.revision if before else 0) + 1
-            tx.save_asset(replace(after, revision=revision))
-            for op in request.operations:
-                tx.audit(
-                    account=request.account,
-                    asset=request.asset_id,
-                    change=_audited(op),
-                    plan_hash=request.plan_hash,
-                    message=request.message,
-                )
-            return revision
-    except GalleryRefusal:
-        if findings:
-            # Nothing of the asset is published, but the security finding must be on record.
-            with store.transaction() as tx:
-                for v in findings:
-                    tx.audit(
-                        account=request.account,
-                        asset=request.asset_id,
-                        change={
-                            "kind": "refused",
-                            "code": v.code,
-                            "version": v.version,
-                            "message": v.message,
-                        },
-                        plan_hash=request.plan_hash,
-                        message=request.message,
-                    )
-        raise
+            for v in errors
+            if v.code == "image-policy"
+        ]
+        raise _Refused(GalleryRefusal([_diagnostic(v, request.asset_id) for v in errors]), audit)
+    new_covers = {}
+    if after.cover is not None and not has_cover(after.cover):
+        data = request.covers.get(after.cover)
+        if data is None:
+            raise _Refused(
+                GalleryRefusal(
+                    [
+                        Diagnostic.of(
+                            "file-not-found",
+                            f"cover image {after.cover[:12]}… was not uploaded with the write",
+                            asset=request.asset_id,
+                        )
+                    ]
+                ),
+                [],
+            )
+        new_covers[after.cover] = data
+    return StoredWrite(
+        after,
+        (before.revision if before else 0) + 1,
+        new_covers,
+        [_record(request, _audited(op)) for op in request.operations],
+    )
 
 
 def _check_revision(before: Asset | None, request: WriteRequest) -> None:
@@ -99,7 +217,7 @@ def _check_revision(before: Asset | None, request: WriteRequest) -> None:
         return
     found = "does not exist" if before is None else f"is at revision {before.revision}"
     wanted = "not to exist yet" if expected is None else f"at revision {expected}"
-    raise GalleryRefusal(
+    refusal = GalleryRefusal(
         [
             Diagnostic.of(
                 "conflict",
@@ -109,24 +227,25 @@ def _check_revision(before: Asset | None, request: WriteRequest) -> None:
             )
         ]
     )
+    raise _Refused(refusal, [])
 
 
-def _store_cover(tx: Transaction, after: Asset, request: WriteRequest) -> None:
-    sha = after.cover
-    if sha is None or tx.has_cover(sha):
-        return
-    data = request.covers.get(sha)
-    if data is None:
-        raise GalleryRefusal(
-            [
-                Diagnostic.of(
-                    "file-not-found",
-                    f"cover image {sha[:12]}… was not uploaded with the write",
-                    asset=request.asset_id,
-                )
-            ]
-        )
-    tx.put_cover(sha, data)
+def _store_failure(request: WriteRequest, exc: StoreError) -> GalleryRefusal:
+    return GalleryRefusal(
+        [
+            Diagnostic.of(
+                "gallery-error",
+                f"the gallery could not store the write: {exc}; nothing of it was kept",
+                asset=request.asset_id,
+            )
+        ]
+    )
+
+
+def _record(request: WriteRequest, change: dict[str, object]) -> AuditRecord:
+    return AuditRecord(
+        request.account, request.asset_id, change, request.plan_hash, request.message
+    )
 
 
 def _diagnostic(v: rules.Violation, asset_id: str) -> Diagnostic:

@@ -141,7 +141,8 @@ def render_apply_report(report: ApplyReport) -> str:
     if report.interrupted:
         verdict = "Apply interrupted"
     lines.append(
-        f"{verdict}: {len(applied)} applied, {len(failed)} failed, {len(not_tried)} not tried."
+        f"{verdict}: {len(applied)} applied, {len(failed)} failed, {len(not_tried)} not tried; "
+        f"writes took {report.seconds:.2f} s."
     )
     if not report.ok:
         lines.append("Run `gallery-sync plan` to see what remains; `apply` again converges.")
