@@ -13,6 +13,14 @@ class Status(str, enum.Enum):
     RELEASED = "released"
     DISCONTINUED = "discontinued"
 
+    @classmethod
+    def of(cls, text: str) -> Status:
+        """Status(text) without the enum call's cost: read once per version of every asset."""
+        return _STATUS_BY_VALUE.get(text) or cls(text)
+
+
+_STATUS_BY_VALUE = {s.value: s for s in Status}
+
 
 class VisibilityLevel(enum.IntEnum):
     """Ordered from narrowest to widest: visibility may only move up this scale."""
@@ -47,12 +55,18 @@ class Visibility:
     def from_json(cls, data: Any) -> Visibility:
         if isinstance(data, Mapping):
             return cls(VisibilityLevel.SPECIFIC_USERS, frozenset(data["specific_users"]))
-        return cls({"only_me": VisibilityLevel.ONLY_ME, "public": VisibilityLevel.PUBLIC}[data])
+        return _PLAIN_VISIBILITY[data]
 
     def __str__(self) -> str:
         if self.level is VisibilityLevel.SPECIFIC_USERS:
             return f"specific_users [{', '.join(sorted(self.users))}]"
         return self.name
+
+
+_PLAIN_VISIBILITY = {
+    "only_me": Visibility(VisibilityLevel.ONLY_ME),
+    "public": Visibility(VisibilityLevel.PUBLIC),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +126,7 @@ class Version:
             data["region"],
             data["ai_application"],
             data.get("description", ""),
-            Status(data.get("status", "released")),
+            Status.of(data.get("status", "released")),
         )
 
 
@@ -196,14 +210,14 @@ class Asset:
             publisher=publisher,
             title=data["title"],
             versions=tuple(
-                Version.from_json(number, v) for number, v in data.get("versions", {}).items()
+                [Version.from_json(number, v) for number, v in data.get("versions", {}).items()]
             ),
             cover=data.get("cover"),
             description=data.get("description", ""),
             categories=tuple(sorted(data.get("categories", ()))),
             visibility=Visibility.from_json(data.get("visibility", "only_me")),
             duration_limit=DurationLimit.from_json(data.get("duration_limit")),
-            status=Status(data.get("status", "released")),
+            status=Status.of(data.get("status", "released")),
             revision=revision,
         )
 

@@ -144,20 +144,21 @@ def _check_visibility(before: Visibility, after: Visibility) -> Iterator[Violati
 
 def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterator[Violation]:
     old = {v.version: v for v in before.versions} if before else {}
-    numbers = [v.version for v in after.versions]
-    for number in sorted(old.keys() - set(numbers), key=version_key):
-        yield Violation(
-            "version-removed",
-            f"version {number} is published in the gallery and missing here; versions are never "
-            f"deleted. Keep it listed, with status: discontinued to withdraw it",
-            version=number,
-        )
-    highest = max((version_key(n) for n in old), default=None)
+    if old:
+        for number in sorted(old.keys() - {v.version for v in after.versions}, key=version_key):
+            yield Violation(
+                "version-removed",
+                f"version {number} is published in the gallery and missing here; versions are "
+                "never deleted. Keep it listed, with status: discontinued to withdraw it",
+                version=number,
+            )
+    highest = max(map(version_key, old), default=None)
     missing_agreements = _missing_agreements(ctx) if before is not None else []
-    for v in sorted(after.versions, key=lambda v: version_key(v.version)):
+    for v in sorted(after.versions, key=_version_order):
         was = old.get(v.version)
         if was is not None:
-            yield from _check_published_version(was, v)
+            if was != v:
+                yield from _check_published_version(was, v)
             continue
         if v.status is Status.DISCONTINUED:
             yield Violation(
@@ -185,7 +186,13 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
                 version=v.version,
                 field="version",
             )
-        yield from _check_application(v.version, v.region, v.ai_application, ctx)
+        app = ctx.catalog.applications.get((v.region, v.ai_application))
+        if app is None or app.image is not None:
+            yield from _check_application(v.version, v.region, v.ai_application, ctx)
+
+
+def _version_order(v: Version) -> tuple[int, ...]:
+    return version_key(v.version)
 
 
 def _check_published_version(was: Version, now: Version) -> Iterator[Violation]:
