@@ -133,6 +133,12 @@ def load_config(paths: list[str]) -> Config:
     config.diagnostics = sort_diagnostics(config.diagnostics)
     if not config.valid:
         config.assets = {}
+    # The parsed YAML is as big as the assets built from it; a place asked for later reads
+    # the file's bytes again. Freed here, the gallery's state can reuse its memory.
+    for doc in {id(d): d for d in config.asset_docs.values()}.values():
+        doc.data = None
+    if config.first_doc is not None:
+        config.first_doc.data = None
     return config
 
 
@@ -370,7 +376,7 @@ class _FileReader:
 
 def _record_places(places: dict[PlaceKey, Place], doc: Document, asset_id: str) -> None:
     """Places of one asset's fields and versions, keyed by version number, from its document."""
-    body = doc.data["assets"][asset_id]
+    body = doc.kept_data()["assets"][asset_id]
     base = ("assets", asset_id)
     places[(asset_id,)] = doc.place(base)
     for key in body:

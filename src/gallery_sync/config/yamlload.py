@@ -86,11 +86,20 @@ class Document:
         assert self._raw is not None
         return self._raw
 
+    def kept_data(self) -> Any:
+        """The data, read again from the file's bytes if the loader has let it go."""
+        if self.data is None and self.source:
+            self._read_positions()
+        return self.data
+
     def _read_positions(self) -> None:
-        # The same bytes through the full reader; the data is the same by construction.
+        # The same bytes through the full reader; the data is the same by construction (and
+        # comes back if the loader let it go once it had built the assets).
         full = Document(self.file, _positions={}, _raw={})
         _read_full(full, self.source)
         self._positions, self._raw = full._positions, full._raw
+        if self.data is None:
+            self.data = full.data
 
     def place(self, path: Path_) -> Place:
         """The place of `path`, or of its nearest ancestor that has one."""
