@@ -10,10 +10,10 @@ safe_load + jsonschema + DeepDiff pipeline), with the targets of issue 6.
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import re
+import resource
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -29,19 +29,25 @@ PY = sys.executable
 SCHEMA = HERE.parent / "schemas" / "gallery.schema.json"
 
 
-def run(cmd: list[str], cwd: Path, *, env: dict[str, str] | None = None) -> tuple[float, int]:
-    """Wall time (s) and peak RSS (MiB) of one child process; it must succeed (0 or 2)."""
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - start
-    code = os.waitstatus_to_exitcode(status)
-    if code not in (0, 2):
-        raise SystemExit(f"{' '.join(cmd)} exited {code}: {proc.stderr.read().decode()[-2000:]}")
-    proc.stderr.close()
-    return elapsed, usage.ru_maxrss // 1024
+def run(
+    cmd: list[str], cwd: Path, *, output: bool = False
+) -> tuple[float, int] | tuple[float, int, str]:
+    """Wall time (s) and peak RSS (MiB) of one child process, which must exit 0 or 2; with
+    output=True, its stdout too."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            cmd, cwd=cwd, stdout=out if output else subprocess.DEVNULL, stderr=err
+        )
+        _, status, usage = os.wait4(proc.pid, 0)
+        elapsed = time.perf_counter() - start
+        code = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if code not in (0, 2):
+            raise SystemExit(f"{' '.join(cmd)} exited {code}: {err.read().decode()[-2000:]}")
+        rss = usage.ru_maxrss // 1024
+        return (elapsed, rss, out.read().decode()) if output else (elapsed, rss)
 
 
 def median_of(repeat: int, fn) -> tuple[float, int]:  # type: ignore[no-untyped-def]
@@ -78,58 +84,41 @@ def event_floor(path: Path, repeat: int) -> float:
         "for _ in yaml.parse(data, Loader=yaml.CSafeLoader): pass\n"
         "print(time.perf_counter() - t)\n"
     )
-    return statistics.median(
-        float(subprocess.run([PY, "-c", code], capture_output=True, text=True, check=True).stdout)
-        for _ in range(repeat)
-    )
+    return statistics.median(float(child(code)) for _ in range(repeat))
 
 
-def sqlite_floor(path: Path, n: int, work: Path) -> float:
-    """Raw executemany of the same asset and version rows into the same tables."""
-    import yaml
+FLOOR = """
+import sqlite3, sys, time
+source = sqlite3.connect(sys.argv[1])
+rows = {t: source.execute(f"SELECT * FROM {t}").fetchall() for t in ("assets", "versions", "audit")}
+source.close()
+db = sqlite3.connect(sys.argv[2], isolation_level=None)
+db.execute("PRAGMA journal_mode = WAL")
+db.execute("PRAGMA synchronous = NORMAL")
+start = time.perf_counter()
+db.execute("BEGIN IMMEDIATE")
+for table, values in rows.items():
+    marks = ", ".join("?" * len(values[0]))
+    db.executemany(f"INSERT INTO {table} VALUES ({marks})", values)
+db.execute("COMMIT")
+print(time.perf_counter() - start)
+"""
 
-    data = yaml.load(path.read_bytes(), Loader=yaml.CSafeLoader)
-    db_path = work / "floor.db"
-    fresh_gallery(db_path, 0)
-    assets, versions = [], []
-    for asset_id, a in data["assets"].items():
-        assets.append(
-            (
-                asset_id,
-                "acme-ml",
-                a["title"],
-                None,
-                a.get("description", ""),
-                json.dumps(a.get("categories", [])),
-                json.dumps(a["visibility"]),
-                json.dumps(a["duration_limit"]),
-                "released",
-                1,
-                "t",
-                "t",
-            )
-        )
-        for v in a["versions"]:
-            versions.append(
-                (
-                    asset_id,
-                    v["version"],
-                    v["region"],
-                    v["ai_application"],
-                    v.get("description", ""),
-                    "released",
-                    "t",
-                )
-            )
-    db = sqlite3.connect(db_path, isolation_level=None)
-    db.execute("PRAGMA journal_mode = WAL")
-    db.execute("PRAGMA synchronous = NORMAL")
-    start = time.perf_counter()
-    db.execute("BEGIN")
-    db.executemany("INSERT INTO assets VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", assets)
-    db.executemany("INSERT INTO versions VALUES (?,?,?,?,?,?,?)", versions)
-    db.execute("COMMIT")
-    return time.perf_counter() - start
+
+def sqlite_floor(applied: Path, work: Path) -> float:
+    """Raw executemany of exactly the rows an apply wrote (assets, versions, audit), read back
+    from its gallery, into a fresh one: one transaction, rows built before the clock starts."""
+    fresh = work / "floor.db"
+    fresh_gallery(fresh, 0)
+    return float(child(FLOOR, str(applied), str(fresh)))
+
+
+def child(code: str, *args: str) -> str:
+    """Run Python code in a child process and return its output. Heavy work stays out of this
+    process: a child's peak RSS (ru_maxrss) starts from its parent's size at fork."""
+    return subprocess.run(
+        [PY, "-c", code, *args], capture_output=True, text=True, check=True
+    ).stdout
 
 
 NAIVE = """
@@ -151,6 +140,8 @@ def main() -> None:
     n, small, repeat = args.assets, args.small, args.repeat
     work = Path(tempfile.mkdtemp(prefix="gallery-bench-"))
     rows: list[tuple[str, str, str, str]] = []  # figure, value, ratio, target
+    # Children inherit this process's size in ru_maxrss: keep it small (see `child`).
+    start_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
     def add(name: str, value: str, ratio: str = "", target: str = "") -> None:
         rows.append((name, value, ratio, target))
@@ -161,15 +152,20 @@ def main() -> None:
         big.write_text(generate(n))
         big1.write_text(generate(n, changed=0.01))
         tiny.write_text(generate(small))
-        (work / "big.json").write_text(
-            json.dumps(
-                __import__("yaml").load(big.read_bytes(), Loader=__import__("yaml").CSafeLoader)
-            )
+        child(
+            "import json, sys, yaml\n"
+            "data = yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)\n"
+            "json.dump(data, open(sys.argv[2], 'w'))\n",
+            str(big),
+            str(work / "big.json"),
         )
         size = big.stat().st_size
+        with big.open("rb") as lines:
+            count = sum(1 for _ in lines)
         print(
-            f"{n} assets x 5 versions: {size / 1e6:.1f} MB, "
-            f"{big.read_text().count(chr(10)):,} lines",
+            f"{n} assets x 5 versions: {size / 1e6:.1f} MB, {count:,} lines; this process: "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB peak (started at "
+            f"{start_rss} MiB), a floor under every child's peak RSS",
             file=sys.stderr,
         )
 
@@ -192,17 +188,33 @@ def main() -> None:
         db = work / "apply.db"
         url = f"sqlite:///{db}"
 
+        writes: list[float] = []
+
         def apply_once() -> tuple[float, int]:
             fresh_gallery(db, n)
-            return run(gs("apply", "-f", str(big), "--auto-approve", "--gallery", url), work)
+            elapsed, rss, out = run(
+                gs("apply", "-f", str(big), "--auto-approve", "--gallery", url), work, output=True
+            )
+            found = re.search(r"writes took ([0-9.]+) s", out)
+            if not found:
+                raise SystemExit(f"apply printed no write time: {out[-500:]}")
+            writes.append(float(found.group(1)))
+            return elapsed, rss
 
-        applied, _ = median_of(1, apply_once)
-        raw = sqlite_floor(big, n, work)
+        applied, apply_rss = median_of(repeat, apply_once)
+        floor_rows = statistics.median(sqlite_floor(db, work) for _ in range(repeat))
         add(
-            f"apply {n} new assets",
-            f"{applied:.2f} s",
-            f"{applied / raw:.1f}x raw inserts ({raw:.2f} s)",
+            f"apply {n} new assets: writes",
+            f"{statistics.median(writes):.2f} s",
+            f"{statistics.median(writes) / floor_rows:.1f}x raw inserts of its rows "
+            f"({floor_rows:.2f} s)",
             "target <= 3x",
+        )
+        add(
+            f"apply {n} new assets: whole command",
+            f"{applied:.2f} s, {apply_rss} MiB",
+            "load + plan + render + writes",
+            "",
         )
 
         plan0, rss = median_of(
@@ -254,6 +266,12 @@ def main() -> None:
             "",
         )
 
+        add(
+            "served gallery",
+            "not measured",
+            "this version has no served gallery (`serve` is not built yet)",
+            "",
+        )
         helped, _ = median_of(repeat * 3, lambda: run(gs("--help"), work))
         click_only, _ = median_of(repeat * 3, lambda: run([PY, "-c", "import click"], work))
         add(
