@@ -76,15 +76,19 @@ def fresh_gallery(path: Path, n: int) -> None:
     subprocess.run([PY, "-c", code], check=True)
 
 
-def event_floor(path: Path, repeat: int) -> float:
-    code = (
-        "import time, yaml\n"
-        f"data = open({str(path)!r}, 'rb').read()\n"
-        "t = time.perf_counter()\n"
-        "for _ in yaml.parse(data, Loader=yaml.CSafeLoader): pass\n"
-        "print(time.perf_counter() - t)\n"
-    )
-    return statistics.median(float(child(code)) for _ in range(repeat))
+EVENT_PARSE = """
+import sys, time, yaml
+data = open(sys.argv[1], "rb").read()
+start = time.perf_counter()
+for _ in yaml.parse(data, Loader=yaml.CSafeLoader):
+    pass
+print(time.perf_counter() - start)
+"""
+
+
+def event_parse(path: Path) -> float:
+    """The floor for reading YAML from Python: libyaml's C event parse, nothing built."""
+    return float(child(EVENT_PARSE, str(path)))
 
 
 FLOOR = """
@@ -169,7 +173,31 @@ def main() -> None:
             file=sys.stderr,
         )
 
-        floor = event_floor(big, repeat)
+        # Figures and their floors are measured in alternation, round by round, so that both
+        # see the same moment of a shared, noisy machine.
+        db = work / "apply.db"
+        url = f"sqlite:///{db}"
+        applied, writes, floor_rows, apply_rss = [], [], [], 0
+        for _ in range(repeat):
+            fresh_gallery(db, n)
+            elapsed, rss, out = run(
+                gs("apply", "-f", str(big), "--auto-approve", "--gallery", url), work, output=True
+            )
+            found = re.search(r"writes took ([0-9.]+) s", out)
+            if not found:
+                raise SystemExit(f"apply printed no write time: {out[-500:]}")
+            applied.append(elapsed)
+            writes.append(float(found.group(1)))
+            apply_rss = max(apply_rss, rss)
+            floor_rows.append(sqlite_floor(db, work))
+        floors, plans0, plans1, plan_rss = [], [], [], 0
+        for _ in range(repeat):
+            floors.append(event_parse(big))
+            elapsed, rss = run(gs("plan", "-f", str(big), "--gallery", url), work)
+            plans0.append(elapsed)
+            plan_rss = max(plan_rss, rss)
+            plans1.append(run(gs("plan", "-f", str(big1), "--gallery", url), work)[0])
+        floor, plan0, plan1 = map(statistics.median, (floors, plans0, plans1))
         add("libyaml event parse (floor)", f"{floor:.2f} s")
 
         validate, _ = median_of(repeat, lambda: run(gs("validate", "-f", str(big)), work))
@@ -185,49 +213,24 @@ def main() -> None:
         else:
             add("validate", f"{validate:.2f} s", "check-jsonschema not installed", "")
 
-        db = work / "apply.db"
-        url = f"sqlite:///{db}"
-
-        writes: list[float] = []
-
-        def apply_once() -> tuple[float, int]:
-            fresh_gallery(db, n)
-            elapsed, rss, out = run(
-                gs("apply", "-f", str(big), "--auto-approve", "--gallery", url), work, output=True
-            )
-            found = re.search(r"writes took ([0-9.]+) s", out)
-            if not found:
-                raise SystemExit(f"apply printed no write time: {out[-500:]}")
-            writes.append(float(found.group(1)))
-            return elapsed, rss
-
-        applied, apply_rss = median_of(repeat, apply_once)
-        floor_rows = statistics.median(sqlite_floor(db, work) for _ in range(repeat))
+        write, raw = statistics.median(writes), statistics.median(floor_rows)
         add(
             f"apply {n} new assets: writes",
-            f"{statistics.median(writes):.2f} s",
-            f"{statistics.median(writes) / floor_rows:.1f}x raw inserts of its rows "
-            f"({floor_rows:.2f} s)",
+            f"{write:.2f} s",
+            f"{write / raw:.1f}x raw inserts of its rows ({raw:.2f} s)",
             "target <= 3x",
         )
         add(
             f"apply {n} new assets: whole command",
-            f"{applied:.2f} s, {apply_rss} MiB",
+            f"{statistics.median(applied):.2f} s, {apply_rss} MiB",
             "load + plan + render + writes",
             "",
-        )
-
-        plan0, rss = median_of(
-            repeat, lambda: run(gs("plan", "-f", str(big), "--gallery", url), work)
         )
         add(
             "plan, no changes",
             f"{plan0:.2f} s",
             f"{plan0 / floor:.1f}x event parse",
             "target <= 3x",
-        )
-        plan1, _ = median_of(
-            repeat, lambda: run(gs("plan", "-f", str(big1), "--gallery", url), work)
         )
         add(
             "plan, 1% changed",
@@ -240,8 +243,8 @@ def main() -> None:
         )
         add(
             "plan peak memory",
-            f"{rss} MiB",
-            f"{rss / json_rss:.1f}x json.loads ({json_rss} MiB)",
+            f"{plan_rss} MiB",
+            f"{plan_rss / json_rss:.1f}x json.loads ({json_rss} MiB)",
             "target <= 2x",
         )
 
@@ -272,8 +275,11 @@ def main() -> None:
             "this version has no served gallery (`serve` is not built yet)",
             "",
         )
-        helped, _ = median_of(repeat * 3, lambda: run(gs("--help"), work))
-        click_only, _ = median_of(repeat * 3, lambda: run([PY, "-c", "import click"], work))
+        helps, clicks = [], []
+        for _ in range(repeat * 5):
+            helps.append(run(gs("--help"), work)[0])
+            clicks.append(run([PY, "-c", "import click"], work)[0])
+        helped, click_only = statistics.median(helps), statistics.median(clicks)
         add(
             "gallery-sync --help",
             f"{helped * 1000:.0f} ms",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -230,14 +230,37 @@ class _Tx:
         return Catalog(
             categories=frozenset(r[0] for r in db.execute("SELECT id FROM categories")),
             agreements=frozenset(r[0] for r in db.execute("SELECT id FROM agreements")),
-            applications={
-                (region, name): Application(name, region, image)
-                for region, name, image in db.execute(
-                    "SELECT region, name, image FROM applications"
-                )
-            },
+            applications=_Applications(
+                {
+                    (region, name): image
+                    for region, name, image in db.execute(
+                        "SELECT region, name, image FROM applications"
+                    )
+                }
+            ),
             allowed_registries=tuple(json.loads(registries[0])) if registries else (),
         )
+
+
+class _Applications(Mapping[tuple[str, str], Application]):
+    """(region, name) -> Application, made when looked up: a plan reads tens of thousands of
+    applications and looks up only those of new versions."""
+
+    def __init__(self, images: dict[tuple[str, str], str | None]) -> None:
+        self.images = images
+
+    def __getitem__(self, key: tuple[str, str]) -> Application:
+        image = self.images[key]
+        return Application(key[1], key[0], image)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self.images)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.images
 
 
 _ASSETS_QUERY = """
