@@ -47,7 +47,8 @@ class ApplyReport:
         return all(r.outcome is Outcome.APPLIED for r in self.results)
 
 
-Progress = Callable[[AssetPlan, AssetResult], None]
+# Called once per committed batch with its assets' results, in order.
+Progress = Callable[[list[tuple[AssetPlan, AssetResult]]], None]
 
 
 class _Interrupt:
@@ -108,15 +109,15 @@ def apply_plan(
                 outcomes = next(batches, None)
                 if outcomes is None:
                     break
-                for outcome in outcomes:
-                    asset = changed[len(report.results)]
+                done = len(report.results)
+                for asset, outcome in zip(changed[done:], outcomes, strict=False):
                     if isinstance(outcome, GalleryRefusal):
                         result = AssetResult(asset.id, Outcome.FAILED, tuple(outcome.diagnostics))
                     else:
                         result = AssetResult(asset.id, Outcome.APPLIED, revision=outcome)
                     report.results.append(result)
-                    if progress:
-                        progress(asset, result)
+                if progress:
+                    progress(list(zip(changed[done:], report.results[done:], strict=False)))
             report.interrupted = interrupt.requested
     finally:
         # Interrupted: what was not reached is reported as not tried.

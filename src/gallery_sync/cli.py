@@ -243,23 +243,28 @@ def apply(
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
-def _progress(total: int) -> Callable[[Any, Any], None]:
-    """A progress bar on a terminal; plain lines (one per asset) in logs and CI."""
+def _progress(total: int) -> Callable[[list[tuple[Any, Any]]], None]:
+    """A progress bar on a terminal; plain lines (one per asset) in logs and CI, written once
+    per committed batch."""
     done = [0]
     on_tty = sys.stdout.isatty()
-    out = sys.stdout
 
-    def show(asset: Any, result: Any) -> None:
-        done[0] += 1
-        line = f"[{done[0]}/{total}] {asset.id}: {result.outcome.value}"
+    def show(batch: list[tuple[Any, Any]]) -> None:
+        lines = []
+        for asset, result in batch:
+            done[0] += 1
+            line = f"[{done[0]}/{total}] {asset.id}: {result.outcome.value}\n"
+            if not on_tty or result.outcome.value != "applied":
+                lines.append(line)  # in a log every asset has its line; on screen, failures
         if not on_tty:
-            out.write(line + "\n")  # plain text, one write per asset: no styling to strip
+            sys.stdout.write("".join(lines))  # plain text: no styling to strip
+            sys.stdout.flush()
             return
-        if result.outcome.value != "applied":
-            echo("\r\x1b[K" + line + "\n")  # failures stay on screen
+        for line in lines:
+            echo("\r\x1b[K" + line)
         filled = done[0] * 30 // total
         bar = "#" * filled + "." * (30 - filled)
-        echo(f"\r\x1b[K[{bar}] {done[0]}/{total} {asset.id}"[:120])
+        echo(f"\r\x1b[K[{bar}] {done[0]}/{total} {batch[-1][0].id}"[:120])
         if done[0] == total:
             echo("\n")
 

@@ -6,7 +6,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 
 class Status(str, enum.Enum):
@@ -293,9 +293,12 @@ def apply_operation(asset: Asset | None, op: Operation, *, asset_id: str, publis
     return replace(asset, versions=tuple(versions))
 
 
-@dataclass(frozen=True, slots=True)
-class Application:
-    """A trained model ("AI application") in a region; `image` set for container images."""
+class Application(NamedTuple):
+    """A trained model ("AI application") in a region; `image` set for container images.
+
+    A named tuple, not a frozen dataclass: a catalog holds tens of thousands, built on every
+    read, and a tuple is made ~4x faster.
+    """
 
     name: str
     region: str

@@ -186,9 +186,7 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
                 version=v.version,
                 field="version",
             )
-        app = ctx.catalog.applications.get((v.region, v.ai_application))
-        if app is None or app.image is not None:
-            yield from _check_application(v.version, v.region, v.ai_application, ctx)
+        yield from _check_application(v.version, v.region, v.ai_application, ctx)
 
 
 def _version_order(v: Version) -> tuple[int, ...]:
