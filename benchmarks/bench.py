@@ -23,7 +23,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from generate import generate  # noqa: E402
+from generate import write_config  # noqa: E402
 
 PY = sys.executable
 SCHEMA = HERE.parent / "schemas" / "gallery.schema.json"
@@ -153,9 +153,9 @@ def main() -> None:
 
     try:
         big, big1, tiny = work / "big.yaml", work / "big-1pct.yaml", work / "small.yaml"
-        big.write_text(generate(n))
-        big1.write_text(generate(n, changed=0.01))
-        tiny.write_text(generate(small))
+        write_config(big, n)
+        write_config(big1, n, changed=0.01)
+        write_config(tiny, small)
         child(
             "import json, sys, yaml\n"
             "data = yaml.load(open(sys.argv[1], 'rb'), Loader=yaml.CSafeLoader)\n"

@@ -1,9 +1,12 @@
-"""Generate a realistic gallery.yaml of N assets (every field, 5 versions each) for benchmarks."""
+"""Generate a realistic gallery.yaml of N assets (every field, 5 versions each) for benchmarks:
+every asset has a cover (16 images shared), every 4th its description in docs/<id>.md."""
 
 from __future__ import annotations
 
 import argparse
 import random
+import struct
+import zlib
 from pathlib import Path
 
 CATEGORIES = ["computer-vision", "image-classification", "ocr", "text-generation", "speech"]
@@ -34,11 +37,16 @@ def generate(n: int, *, changed: float = 0.0, seed: int = 7) -> str:
         vis = i % 3
         out.append(f"  asset-{i:05d}:")
         out.append(f"    title: Model number {i}{' (updated)' if touched else ''}")
-        out.append(
-            "    description: |\n"
-            f"      Model {i} classifies things. It was trained on a data set of size {i * 7}.\n"
-            "      Accuracy and latency are listed in the version notes."
-        )
+        out.append(f"    cover: covers/cover-{i % COVERS:02d}.png")
+        if i % 4 == 0:
+            out.append(f"    description_file: docs/asset-{i:05d}.md")
+        else:
+            out.append(
+                "    description: |\n"
+                f"      Model {i} classifies things. It was trained on a data set of size "
+                f"{i * 7}.\n"
+                "      Accuracy and latency are listed in the version notes."
+            )
         out.append(f"    categories: [{CATEGORIES[i % 5]}, {CATEGORIES[(i + 1) % 5]}]")
         if vis == 0:
             out.append("    visibility: only_me")
@@ -59,13 +67,47 @@ def generate(n: int, *, changed: float = 0.0, seed: int = 7) -> str:
     return "\n".join(out) + "\n"
 
 
+COVERS = 16
+
+
+def write_config(path: Path, n: int, *, changed: float = 0.0) -> None:
+    """The config at `path`, and the covers and description files it names next to it."""
+    path.write_text(generate(n, changed=changed))
+    covers, docs = path.parent / "covers", path.parent / "docs"
+    covers.mkdir(exist_ok=True)
+    docs.mkdir(exist_ok=True)
+    for c in range(COVERS):
+        (covers / f"cover-{c:02d}.png").write_bytes(_png(c))
+    for i in range(0, n, 4):
+        (docs / f"asset-{i:05d}.md").write_text(
+            f"# Model {i}\n\nModel {i} classifies things. It was trained on a data set of "
+            f"size {i * 7}.\n\n| metric | value |\n| --- | --- |\n| accuracy | 0.9{i % 10} |\n"
+        )
+
+
+def _png(shade: int) -> bytes:
+    """A real 8x8 grey PNG, one shade per cover."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + bytes([shade * 16]) * 8 for _ in range(8))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("n", type=int)
     parser.add_argument("-o", "--output", type=Path, required=True)
     parser.add_argument("--changed", type=float, default=0.0)
     args = parser.parse_args()
-    args.output.write_text(generate(args.n, changed=args.changed))
+    write_config(args.output, args.n, changed=args.changed)
 
 
 if __name__ == "__main__":

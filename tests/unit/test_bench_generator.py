@@ -9,11 +9,11 @@ from gallery_sync.config import load_config
 from helpers import REPO
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from generate import generate
+from generate import generate, write_config
 
 
-def test_generated_config_is_valid_and_uses_every_visibility(tmp_path: Path) -> None:
-    (tmp_path / "g.yaml").write_text(generate(30))
+def test_generated_config_is_valid_and_uses_every_field(tmp_path: Path) -> None:
+    write_config(tmp_path / "g.yaml", 30)
     config = load_config([str(tmp_path / "g.yaml")])
     assert config.diagnostics == []
     assert len(config.assets) == 30
@@ -23,11 +23,15 @@ def test_generated_config_is_valid_and_uses_every_visibility(tmp_path: Path) -> 
         "public",
     }
     assert all(len(a.versions) == 5 for a in config.assets.values())
+    # Every field is used: covers on all (real PNGs, 16 shared), description files on every 4th.
+    assert len({a.cover for a in config.assets.values()}) == 16 and len(config.covers) == 16
+    from_files = [a for a in config.assets.values() if a.description.startswith("# Model")]
+    assert len(from_files) == 8  # assets 0, 4, ..., 28
 
 
 def test_changed_assets_mix_titles_version_notes_and_new_versions(tmp_path: Path) -> None:
-    (tmp_path / "a.yaml").write_text(generate(60))
-    (tmp_path / "b.yaml").write_text(generate(60, changed=0.5))
+    write_config(tmp_path / "a.yaml", 60)
+    write_config(tmp_path / "b.yaml", 60, changed=0.5)
     before = load_config([str(tmp_path / "a.yaml")]).assets
     after = load_config([str(tmp_path / "b.yaml")]).assets
     changed = [k for k in before if before[k] != after[k]]
@@ -43,8 +47,8 @@ def test_changed_assets_mix_titles_version_notes_and_new_versions(tmp_path: Path
 
 def test_a_valid_config_is_planned_without_reading_positions(tmp_path: Path) -> None:
     """Positions cost a second, full read; only a diagnostic that needs a place pays for it."""
+    write_config(tmp_path / "g.yaml", 20)
     text = generate(20)
-    (tmp_path / "g.yaml").write_text(text)
     config = load_config([str(tmp_path / "g.yaml")])
     assert config.valid and config.first_doc is not None
     assert config.first_doc._positions is None

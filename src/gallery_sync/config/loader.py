@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -173,8 +174,12 @@ class _FileReader:
         self.config = config
         self.doc = doc
         self.base = file.parent
-        self.root = Path(os.path.realpath(root))
+        self.root = os.path.realpath(root)
         self.declared_in = declared_in
+        # Many assets name the same cover: each file is checked once, each directory resolved
+        # once (realpath costs an lstat per path component).
+        self.files: dict[tuple[str, str], _File] = {}
+        self.dirs: dict[str, str] = {}
 
     def read(self, *, schema_ok: bool) -> None:
         assets = self.doc.data.get("assets")
@@ -218,101 +223,63 @@ class _FileReader:
         """Cover (sha256) and description text from files; None if any of them failed."""
         out: dict[str, Any] = {}
         ok = True
-        cover = body.get("cover")
-        if isinstance(cover, str):
-            path = self._inside_root(asset_id, "cover", cover)
-            digest = self._check_cover(asset_id, cover, path) if path else None
-            ok &= digest is not None
-            out["cover"] = digest
-            if digest and path:
-                self.config.covers[digest] = _display(path)
-                self.config.inputs[_display(path)] = digest
-        described = body.get("description_file")
-        if isinstance(described, str):
-            path = self._inside_root(asset_id, "description_file", described)
-            text = self._read_description(asset_id, described, path) if path else None
-            ok &= text is not None
-            out["description"] = text
-            if text is not None and path is not None:
-                self.config.inputs[_display(path)] = hashlib.sha256(text.encode()).hexdigest()
-        elif isinstance(body.get("description"), str):
+        for key, field_ in (("cover", "cover"), ("description_file", "description")):
+            written = body.get(key)
+            if not isinstance(written, str):
+                continue
+            found = self.files.get((key, written))
+            if found is None:
+                found = self.files[(key, written)] = self._check_file(key, written)
+            if found.code:
+                self.diag(found.code, found.message, ("assets", asset_id, key), asset=asset_id)
+                ok = False
+                continue
+            out[field_] = found.value
+            self.config.inputs[found.shown] = found.digest
+            if key == "cover":
+                self.config.covers[found.digest] = found.shown
+        if "description" not in out and isinstance(body.get("description"), str):
             out["description"] = body["description"]
         return out if ok else None
 
-    def _inside_root(self, asset_id: str, key: str, written: str) -> Path | None:
-        where = ("assets", asset_id, key)
+    def _check_file(self, key: str, written: str) -> _File:
+        """One named file, checked once however many assets name it."""
         if os.path.isabs(written):
-            self.diag(
+            return _File.refused(
                 "path-outside-root",
                 f"{key} {written!r} is absolute; write it relative to {self.doc.file}",
-                where,
-                asset=asset_id,
             )
-            return None
-        resolved = Path(os.path.realpath(self.base / written))
-        if resolved != self.root and self.root not in resolved.parents:
-            self.diag(
+        resolved = self._real(written)
+        if resolved != self.root and not resolved.startswith(self.root + os.sep):
+            return _File.refused(
                 "path-outside-root",
                 f"{key} {written!r} resolves to {resolved}, outside the config root {self.root}; "
                 "files must stay inside it (.. and symlinks included)",
-                where,
-                asset=asset_id,
             )
-            return None
-        if not resolved.is_file():
-            self.diag(
+        try:
+            info = os.stat(resolved)
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            return _File.refused(
                 "file-not-found",
                 f"{key} {written!r} not found (looked for {_display(self.base / written)})",
-                where,
-                asset=asset_id,
             )
-            return None
-        return resolved
+        shown = _display(resolved)
+        if key == "cover":
+            return _check_cover(written, resolved, info.st_size, shown)
+        return _read_description(written, resolved, shown)
 
-    def _check_cover(self, asset_id: str, written: str, path: Path) -> str | None:
-        where = ("assets", asset_id, "cover")
-        size = path.stat().st_size
-        if size > MAX_COVER_BYTES:
-            self.diag(
-                "cover-invalid",
-                f"cover {written!r} is {size:,} bytes; the limit is 5 MiB ({MAX_COVER_BYTES:,})",
-                where,
-                asset=asset_id,
-            )
-            return None
-        data = path.read_bytes()
-        if not any(data.startswith(magic) for magic in COVER_MAGIC):
-            self.diag(
-                "cover-invalid",
-                f"cover {written!r} is not a PNG or JPEG image by its content",
-                where,
-                asset=asset_id,
-            )
-            return None
-        return hashlib.sha256(data).hexdigest()
-
-    def _read_description(self, asset_id: str, written: str, path: Path) -> str | None:
-        where = ("assets", asset_id, "description_file")
-        try:
-            text = path.read_text(encoding="utf-8")
-        except UnicodeDecodeError as exc:
-            self.diag(
-                "schema",
-                f"description_file {written!r} is not UTF-8 text (byte {exc.start})",
-                where,
-                asset=asset_id,
-            )
-            return None
-        if len(text) > MAX_DESCRIPTION_CHARS:
-            self.diag(
-                "schema",
-                f"description_file {written!r} has {len(text):,} characters; at most "
-                f"{MAX_DESCRIPTION_CHARS:,} are allowed",
-                where,
-                asset=asset_id,
-            )
-            return None
-        return text
+    def _real(self, written: str) -> str:
+        """os.path.realpath(base / written), resolving each directory once per document."""
+        head, tail = os.path.split(written)
+        if tail in ("", ".", ".."):
+            return os.path.realpath(self.base / written)
+        real_dir = self.dirs.get(head)
+        if real_dir is None:
+            real_dir = self.dirs[head] = os.path.realpath(self.base / head)
+        candidate = os.path.join(real_dir, tail)
+        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
 
     def _resolve_versions(
         self, asset_id: str, body: dict[str, Any], default_region: Any
@@ -374,6 +341,54 @@ class _FileReader:
         self.config.assets[asset_id] = Asset.from_json(asset_id, self.config.publisher or "", data)
 
 
+@dataclass(frozen=True, slots=True)
+class _File:
+    """A file an asset names: its value (cover sha256 or description text), or why not."""
+
+    value: str = ""
+    shown: str = ""  # the path as the user would write it
+    digest: str = ""  # sha256 of the content, for Config.inputs
+    code: str = ""  # set when refused
+    message: str = ""
+
+    @classmethod
+    def refused(cls, code: str, message: str) -> _File:
+        return cls(code=code, message=message)
+
+
+def _check_cover(written: str, path: str, size: int, shown: str) -> _File:
+    if size > MAX_COVER_BYTES:
+        return _File.refused(
+            "cover-invalid",
+            f"cover {written!r} is {size:,} bytes; the limit is 5 MiB ({MAX_COVER_BYTES:,})",
+        )
+    with open(path, "rb") as f:
+        data = f.read()
+    if not any(data.startswith(magic) for magic in COVER_MAGIC):
+        return _File.refused(
+            "cover-invalid", f"cover {written!r} is not a PNG or JPEG image by its content"
+        )
+    digest = hashlib.sha256(data).hexdigest()
+    return _File(digest, shown, digest)
+
+
+def _read_description(written: str, path: str, shown: str) -> _File:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except UnicodeDecodeError as exc:
+        return _File.refused(
+            "schema", f"description_file {written!r} is not UTF-8 text (byte {exc.start})"
+        )
+    if len(text) > MAX_DESCRIPTION_CHARS:
+        return _File.refused(
+            "schema",
+            f"description_file {written!r} has {len(text):,} characters; at most "
+            f"{MAX_DESCRIPTION_CHARS:,} are allowed",
+        )
+    return _File(text, shown, hashlib.sha256(text.encode()).hexdigest())
+
+
 def _record_places(places: dict[PlaceKey, Place], doc: Document, asset_id: str) -> None:
     """Places of one asset's fields and versions, keyed by version number, from its document."""
     body = doc.kept_data()["assets"][asset_id]
@@ -402,7 +417,7 @@ def _get(data: Any, *keys: str) -> Any:
     return data
 
 
-def _display(path: Path) -> str:
+def _display(path: Path | str) -> str:
     """A path as the user would write it: relative to the working directory when inside it."""
-    relative = os.path.relpath(os.path.abspath(path))
+    relative = os.path.relpath(path)
     return str(path) if relative.startswith("..") else relative
