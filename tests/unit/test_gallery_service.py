@@ -268,3 +268,15 @@ def test_a_store_error_fails_that_write_only_and_keeps_nothing_of_it(
     assert "disk says no" in str(refusal)
     assert sorted(gallery.read_state().assets) == ["a", "c"]
     assert [e.asset for e in gallery.history()] == ["c", "a"]
+
+
+def test_catalog_reads_applications_once_and_only_when_asked(gallery: LocalGallery) -> None:
+    statements: list[str] = []
+    gallery.db.set_trace_callback(statements.append)
+    catalog = gallery.catalog()
+    assert "ocr" in catalog.categories
+    assert not [s for s in statements if "FROM applications" in s]
+    assert catalog.application("cn-north-4", "app") == Application("app", "cn-north-4")
+    assert catalog.application("cn-north-4", "nope") is None
+    assert ("cn-north-4", "img") in catalog.applications and len(catalog.applications) == 3
+    assert len([s for s in statements if "FROM applications" in s]) == 1
