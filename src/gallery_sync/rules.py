@@ -154,6 +154,7 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
             )
     highest = max(map(version_key, old), default=None)
     missing_agreements = _missing_agreements(ctx) if before is not None else []
+    applications = ctx.catalog.applications
     for v in sorted(after.versions, key=_version_order):
         was = old.get(v.version)
         if was is not None:
@@ -186,7 +187,9 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
                 version=v.version,
                 field="version",
             )
-        yield from _check_application(v.version, v.region, v.ai_application, ctx)
+        app = applications.get((v.region, v.ai_application))
+        if app is None or app.image is not None:  # the common case, a known model, passes
+            yield from _check_application(v.version, v.region, v.ai_application, ctx)
 
 
 def _version_order(v: Version) -> tuple[int, ...]:
@@ -291,7 +294,7 @@ def _check_discontinue_last(before: Asset | None, after: Asset) -> Iterator[Viol
         return
     released_before = before is not None and before.status is Status.RELEASED
     reviving = before is not None and not released_before
-    if after.status is Status.RELEASED and not after.released_versions and (newly or reviving):
+    if (newly or reviving) and after.status is Status.RELEASED and not after.released_versions:
         last = newly[-1] if newly else None
         yield Violation(
             "version-discontinue-last",
