@@ -270,13 +270,39 @@ def test_a_store_error_fails_that_write_only_and_keeps_nothing_of_it(
     assert [e.asset for e in gallery.history()] == ["c", "a"]
 
 
-def test_catalog_reads_applications_once_and_only_when_asked(gallery: LocalGallery) -> None:
+def test_catalog_reads_applications_only_as_needed(gallery: LocalGallery) -> None:
     statements: list[str] = []
     gallery.db.set_trace_callback(statements.append)
     catalog = gallery.catalog()
     assert "ocr" in catalog.categories
-    assert not [s for s in statements if "FROM applications" in s]
+
+    def reads() -> tuple[int, int]:
+        found = [s for s in statements if "FROM applications" in s]
+        return sum("WHERE" in s for s in found), sum("WHERE" not in s for s in found)
+
+    assert reads() == (0, 0)  # a plan adding no version reads none
     assert catalog.application("cn-north-4", "app") == Application("app", "cn-north-4")
     assert catalog.application("cn-north-4", "nope") is None
+    assert catalog.application("cn-north-4", "app") is not None  # remembered
+    assert reads() == (2, 0)  # a few versions: one point lookup each
     assert ("cn-north-4", "img") in catalog.applications and len(catalog.applications) == 3
-    assert len([s for s in statements if "FROM applications" in s]) == 1
+    assert sorted(catalog.applications)[0] == ("cn-north-4", "app")
+    assert reads() == (3, 1)  # iterating reads the table once
+    assert catalog.application("cn-north-4", "img2") is None and reads() == (3, 1)
+
+
+def test_catalog_reads_the_whole_table_past_the_point_lookup_limit(
+    gallery: LocalGallery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gallery_sync.gallery.local import _Applications
+
+    monkeypatch.setattr(_Applications, "POINT_LOOKUPS", 2)
+    statements: list[str] = []
+    gallery.db.set_trace_callback(statements.append)
+    catalog = gallery.catalog()
+    for name in ("a", "b", "c", "app", "app2"):
+        catalog.application("cn-north-4", name)
+    whole = [s for s in statements if "FROM applications" in s and "WHERE" not in s]
+    points = [s for s in statements if "FROM applications WHERE" in s]
+    assert len(points) == 2 and len(whole) == 1
+    assert catalog.application("cn-north-4", "app2") == Application("app2", "cn-north-4")
