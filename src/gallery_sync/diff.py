@@ -62,18 +62,24 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
 
 
 def _version_paths(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, ...]]:
-    """("versions", n) for an added or removed version, ("versions", n, field) for a change."""
+    """("versions", n) for an added or removed version, ("versions", n, field) for a change.
+
+    Added and removed numbers come from the key sets; deepdiff (imported only then) compares
+    just the versions present on both sides whose content differs.
+    """
+    keys: set[tuple[str, ...]] = {("versions", n) for n in old.keys() ^ new.keys()}
+    changed = [n for n in old.keys() & new.keys() if old[n] != new[n]]
+    if not changed:
+        return keys
     from deepdiff import DeepDiff
 
-    keys: set[tuple[str, ...]] = set()
-    for levels in DeepDiff(old, new, view="tree").values():
+    before, after = {n: old[n] for n in changed}, {n: new[n] for n in changed}
+    for levels in DeepDiff(before, after, view="tree").values():
         for level in levels:
             path = [str(p) for p in level.path(output_format="list")]
             if not path:
-                # deepdiff reports a dict whose keys all changed as one value change.
-                keys.update(
-                    ("versions", n) for n in old.keys() | new.keys() if old.get(n) != new.get(n)
-                )
+                # deepdiff may report a dict whose every key changed as one value change.
+                keys.update(("versions", n) for n in changed)
             else:
                 keys.add(("versions", *path[:2]))
     return keys

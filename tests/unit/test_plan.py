@@ -191,3 +191,15 @@ def test_version_changes_and_additions_come_from_the_version_diff() -> None:
         (ChangeOp.CHANGE, "versions[1.0.0].status"),
         (ChangeOp.ADD, "versions[1.1.0]"),
     ]
+
+
+def test_versions_added_removed_and_changed_together() -> None:
+    v3 = Version("1.2.0", "cn-north-4", "app3")
+    before = replace(BASE, versions=(V1, V2))
+    after = replace(BASE, versions=(replace(V1, description="new", status=Status.DISCONTINUED), v3))
+    assert [(c.op, c.field) for c in diff_asset(before, after)] == [
+        (ChangeOp.CHANGE, "versions[1.0.0].description"),
+        (ChangeOp.CHANGE, "versions[1.0.0].status"),
+        (ChangeOp.REMOVE, "versions[1.1.0]"),
+        (ChangeOp.ADD, "versions[1.2.0]"),
+    ]
