@@ -14,6 +14,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m compileall -q src  # as pip does for a regular install
 	touch $@
 
 demo: install
@@ -37,6 +38,7 @@ test: lint
 
 bench: install
 	$(BIN)/python -m pip install --quiet check-jsonschema
+	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench.py
 
 clean:

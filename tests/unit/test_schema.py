@@ -128,3 +128,26 @@ def test_top_level_list_is_a_schema_error(tmp_path: Path) -> None:
     (tmp_path / "gallery.yaml").write_text("- a\n- b\n")
     [d] = load_config([str(tmp_path / "gallery.yaml")]).diagnostics
     assert d.code == "schema" and "expected a mapping" in d.message
+
+
+def test_description_file_line_endings_are_normalised(tmp_path: Path) -> None:
+    """A CRLF checkout of the same Markdown must plan no change against an LF one."""
+    (tmp_path / "gallery.yaml").write_text(
+        config(asset("    title: Flowers\n    description_file: d.md\n"))
+    )
+    texts = []
+    for body in (
+        b"# Flowers\r\n\r\nLine one.\r\nLine two.\r",
+        b"# Flowers\n\nLine one.\nLine two.\n",
+    ):
+        (tmp_path / "d.md").write_bytes(body)
+        loaded = load_config([str(tmp_path / "gallery.yaml")])
+        assert loaded.diagnostics == []
+        texts.append(loaded.assets["flowers"].description)
+    assert texts[0] == texts[1] == "# Flowers\n\nLine one.\nLine two.\n"
+
+
+def test_description_file_that_is_not_utf8_is_refused_at_its_key(tmp_path: Path) -> None:
+    (tmp_path / "d.md").write_bytes(b"caf\xe9\n")
+    found = problems(tmp_path, asset("    title: Flowers\n    description_file: d.md\n"))
+    assert found == [(10, "description_file 'd.md' is not UTF-8 text (byte 3)")]

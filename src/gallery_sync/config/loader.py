@@ -373,9 +373,12 @@ def _check_cover(written: str, path: str, size: int, shown: str) -> _File:
 
 
 def _read_description(written: str, path: str, shown: str) -> _File:
+    with open(path, "rb") as f:
+        data = f.read()
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        # Decoded by hand: a text-mode read costs ~70 us per small file. Line endings are
+        # normalised as text mode would, so a CRLF checkout plans no change.
+        text = data.decode("utf-8").replace("\r\n", "\n").replace("\r", "\n")
     except UnicodeDecodeError as exc:
         return _File.refused(
             "schema", f"description_file {written!r} is not UTF-8 text (byte {exc.start})"
