@@ -12,7 +12,7 @@ from typing import Any
 import yaml
 
 from gallery_sync.errors import GallerySyncError
-from gallery_sync.model import Asset, Catalog, DurationLimit, Status, VisibilityLevel, version_key
+from gallery_sync.model import Asset, Catalog, DurationLimit, Status, Version, VisibilityLevel
 
 PNG_MAGIC = b"\x89PNG"
 LONG_DESCRIPTION = 300  # characters; longer descriptions go to docs/<id>.md
@@ -95,7 +95,7 @@ def _asset(
         entry["status"] = a.status.value
     entry["versions"] = [
         _version(v.version, v.region, v.ai_application, v.description, v.status, default_region)
-        for v in sorted(a.versions, key=lambda v: version_key(v.version))
+        for v in sorted(a.versions, key=Version.order)
     ]
     return entry
 

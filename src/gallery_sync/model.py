@@ -111,6 +111,10 @@ class Version:
     def source(self) -> str:
         return f"{self.region}/{self.ai_application}"
 
+    def order(self) -> tuple[int, ...]:
+        """The sort key of versions: x.x.x numerically (1.10.0 after 1.9.0)."""
+        return version_key(self.version)
+
     def to_json(self) -> dict[str, Any]:
         return {
             "region": self.region,
@@ -195,10 +199,7 @@ class Asset:
             "visibility": self.visibility.to_json(),
             "duration_limit": self.duration_limit.to_json(),
             "status": self.status.value,
-            "versions": {
-                v.version: v.to_json()
-                for v in sorted(self.versions, key=lambda v: version_key(v.version))
-            },
+            "versions": {v.version: v.to_json() for v in sorted(self.versions, key=Version.order)},
         }
 
     @classmethod

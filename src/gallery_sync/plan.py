@@ -24,7 +24,6 @@ from gallery_sync.model import (
     Version,
     Visibility,
     VisibilityLevel,
-    version_key,
 )
 
 if TYPE_CHECKING:
@@ -334,7 +333,7 @@ def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
     if was["duration_limit"] != now["duration_limit"]:
         ops.append(Operation(OpKind.SET_DURATION, value=now["duration_limit"]))
     old: dict[str, Version] = {v.version: v for v in current.versions}
-    ordered = sorted(desired.versions, key=lambda v: version_key(v.version))
+    ordered = sorted(desired.versions, key=Version.order)
     ops += [
         Operation(OpKind.ADD_VERSION, v.version, v.to_json())
         for v in ordered

@@ -155,7 +155,7 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
     highest = max(map(version_key, old), default=None)
     missing_agreements = _missing_agreements(ctx) if before is not None else []
     applications = ctx.catalog.applications
-    for v in sorted(after.versions, key=_version_order):
+    for v in sorted(after.versions, key=Version.order):
         was = old.get(v.version)
         if was is not None:
             if was != v:
@@ -169,7 +169,7 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
                 version=v.version,
                 field="status",
             )
-        if highest is not None and version_key(v.version) < highest:
+        if highest is not None and v.order() < highest:
             top = ".".join(map(str, highest))
             yield Violation(
                 "version-not-increasing",
@@ -190,10 +190,6 @@ def _check_versions(before: Asset | None, after: Asset, ctx: Context) -> Iterato
         app = applications.get((v.region, v.ai_application))
         if app is None or app.image is not None:  # the common case, a known model, passes
             yield from _check_application(v.version, v.region, v.ai_application, ctx)
-
-
-def _version_order(v: Version) -> tuple[int, ...]:
-    return version_key(v.version)
 
 
 def _check_published_version(was: Version, now: Version) -> Iterator[Violation]:

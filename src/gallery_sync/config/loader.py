@@ -389,7 +389,7 @@ def _read_description(written: str, path: str, shown: str) -> _File:
             f"description_file {written!r} has {len(text):,} characters; at most "
             f"{MAX_DESCRIPTION_CHARS:,} are allowed",
         )
-    return _File(text, shown, hashlib.sha256(text.encode()).hexdigest())
+    return _File(text, shown, hashlib.sha256(data).hexdigest())  # the bytes, as for configs
 
 
 def _record_places(places: dict[PlaceKey, Place], doc: Document, asset_id: str) -> None:

@@ -117,7 +117,7 @@ class _TooLarge(Exception):
 
 
 @contextmanager
-def gc_paused() -> Iterator[None]:
+def _gc_paused() -> Iterator[None]:
     """Building many small objects triggers needless collections; none of them are cycles."""
     enabled = gc.isenabled()
     gc.disable()
@@ -140,7 +140,7 @@ def load_yaml(data: bytes, file: str) -> Document:
             )
         )
         return doc
-    with gc_paused():
+    with _gc_paused():
         try:
             doc.data = _read_fast(data)
             return doc

@@ -30,7 +30,6 @@ from gallery_sync.model import (
     Status,
     Version,
     Visibility,
-    version_key,
 )
 from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
 
@@ -324,7 +323,7 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
     for row in db.execute(_ASSETS_QUERY + where.format("id"), args):
         asset_id = row[0]
         mine = versions.get(asset_id, [])
-        mine.sort(key=_version_order)
+        mine.sort(key=Version.order)
         out[asset_id] = Asset(
             id=asset_id,
             publisher=row[1],
@@ -339,10 +338,6 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
             revision=row[9],
         )
     return out
-
-
-def _version_order(v: Version) -> tuple[int, ...]:
-    return version_key(v.version)
 
 
 class LocalGallery:

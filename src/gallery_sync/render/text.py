@@ -11,7 +11,7 @@ from gallery_sync.apply import ApplyReport, Outcome
 from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.diff import ChangeOp
 from gallery_sync.gallery import AuditEntry
-from gallery_sync.model import Asset, version_key
+from gallery_sync.model import Asset, Version
 from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
 from gallery_sync.render.values import shown
 
@@ -167,7 +167,7 @@ def render_state(assets: Mapping[str, Asset]) -> str:
         if a.description:
             first = a.description.strip().splitlines()[0] if a.description.strip() else ""
             out.append(f"  description:    {first[:70]} ({len(a.description):,} chars)")
-        for v in sorted(a.versions, key=lambda v: version_key(v.version)):
+        for v in sorted(a.versions, key=Version.order):
             out.append(f"  version {v.version}: {v.source} [{v.status.value}] {v.description}")
         out.append("")
     return "\n".join(out)
