@@ -72,7 +72,7 @@ class Workspace:
         from gallery_sync.gallery import open_gallery
         from gallery_sync.model import Application
 
-        gallery = open_gallery(f"sqlite:///{self.root / '.gallery' / 'gallery.db'}")
+        gallery = open_gallery(f"sqlite:///{self.root / '.gallery' / 'gallery.db'}", create=True)
         for name, region, image in APPS:
             gallery.add_application(Application(name, region, image))
         gallery.close()

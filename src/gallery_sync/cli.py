@@ -99,8 +99,24 @@ def _plan_options(f: F) -> F:
     return f
 
 
+def config_root(files: tuple[str, ...]) -> Path:
+    """The config's root: the first -f directory, or the directory of the first -f file; the
+    current directory without -f. The embedded gallery lives there, whatever the cwd."""
+    from pathlib import Path
+
+    if not files:
+        return Path(".")
+    first = Path(files[0])
+    return first if first.is_dir() else first.parent
+
+
 def _make_plan(
-    files: tuple[str, ...], gallery_url: str | None, prune: bool, targets: tuple[str, ...]
+    files: tuple[str, ...],
+    gallery_url: str | None,
+    prune: bool,
+    targets: tuple[str, ...],
+    *,
+    create: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Load the config and the gallery, and plan; returns (config, gallery, plan or None)."""
     from gallery_sync.config import load_config
@@ -110,7 +126,7 @@ def _make_plan(
     config = load_config(list(files) or ["gallery.yaml"])
     if not config.valid:
         return config, None, None
-    gallery = open_gallery(gallery_url)
+    gallery = open_gallery(gallery_url, root=config_root(files), create=create)
     state = gallery.read_state()
     unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
     if unknown:
@@ -208,7 +224,7 @@ def apply(
     if planfile:
         the_plan, store = _load_saved_plan(Path(planfile), gallery)
     else:
-        config, store, the_plan = _make_plan(files, gallery, prune, targets)
+        config, store, the_plan = _make_plan(files, gallery, prune, targets, create=True)
         if the_plan is None:
             echo(DIAGNOSTICS_RENDERERS["text"](config.diagnostics))
             return EXIT_ERROR
@@ -405,7 +421,7 @@ def apps_add(name: str, region: str, image: str | None, gallery: str | None) -> 
     from gallery_sync.gallery import open_gallery
     from gallery_sync.model import Application
 
-    outcome = open_gallery(gallery).add_application(Application(name, region, image))
+    outcome = open_gallery(gallery, create=True).add_application(Application(name, region, image))
     echo(f"{outcome}: {region}/{name}" + (f" (image {image})" if image else "") + "\n")
 
 
@@ -428,7 +444,7 @@ def apps_registries(patterns: tuple[str, ...], gallery: str | None) -> None:
     from gallery_sync.gallery import open_gallery
     from gallery_sync.gallery.local import LocalGallery
 
-    opened = open_gallery(gallery)
+    opened = open_gallery(gallery, create=bool(patterns))
     if patterns:
         if not isinstance(opened, LocalGallery):
             raise UsageError("only the embedded gallery's registries are set from here")

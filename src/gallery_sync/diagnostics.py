@@ -40,9 +40,14 @@ CODES: dict[str, Severity] = {
     "stale-plan": Severity.ERROR,
     "conflict": Severity.ERROR,
     "image-policy": Severity.ERROR,
-    # Not in SPEC section 2: the gallery's store failed on one asset's write (disk full,
-    # locked past the timeout, a broken trigger). That asset fails; apply goes on.
+    "plan-invalid": Severity.ERROR,
+    # The gallery's store failed on one asset's write (disk full, locked past the timeout, a
+    # broken trigger). That asset fails; apply goes on.
     "gallery-error": Severity.ERROR,
+    "gallery-unavailable": Severity.ERROR,
+    "unauthenticated": Severity.ERROR,
+    "not-found": Severity.ERROR,
+    "request-invalid": Severity.ERROR,
 }
 
 

@@ -82,6 +82,9 @@ class AssetPlan:
     revision: int | None  # as read at plan time; None for an asset the gallery does not hold
     changes: tuple[PlannedChange, ...] = ()
     operations: tuple[Operation, ...] = ()
+    # The rules refuse this asset's transition (its errors are among the plan's diagnostics):
+    # its changes are shown as asked for and refused, and counted in no action or risk.
+    refused: bool = False
 
     @property
     def risk(self) -> Risk:
@@ -97,6 +100,7 @@ class AssetPlan:
             "revision": self.revision,
             "changes": [c.to_json() for c in self.changes],
             "operations": [op.to_json() for op in self.operations],
+            "refused": self.refused,
         }
 
     @classmethod
@@ -107,6 +111,7 @@ class AssetPlan:
             data["revision"],
             tuple(PlannedChange.from_json(c) for c in data.get("changes", ())),
             tuple(Operation.from_json(o) for o in data.get("operations", ())),
+            bool(data.get("refused", False)),
         )
 
 
@@ -129,21 +134,28 @@ class Plan:
 
     @property
     def changed(self) -> list[AssetPlan]:
-        return [a for a in self.assets if a.operations]
+        """The assets apply would write: with operations, and not refused by the rules."""
+        return [a for a in self.assets if a.operations and not a.refused]
 
     @property
     def has_changes(self) -> bool:
         return bool(self.changed)
 
     def summary(self) -> dict[str, int]:
-        counts = Counter(a.action.value for a in self.assets)
+        counts = Counter(a.action.value for a in self.assets if not a.refused)
         out = {key: counts.get(key, 0) for key in SUMMARY_KEYS}
         out["errors"] = sum(d.severity is Severity.ERROR for d in self.diagnostics)
         out["warnings"] = sum(d.severity is Severity.WARNING for d in self.diagnostics)
         return out
 
     def irreversible(self) -> list[tuple[AssetPlan, PlannedChange]]:
-        return [(a, c) for a in self.assets for c in a.changes if c.risk is Risk.IRREVERSIBLE]
+        return [
+            (a, c)
+            for a in self.assets
+            if not a.refused
+            for c in a.changes
+            if c.risk is Risk.IRREVERSIBLE
+        ]
 
     def digest(self) -> str:
         """sha256 of what the plan would write and what it read: its identity in the audit log."""
@@ -212,7 +224,7 @@ def build_plan(
                 place=config.publisher_place,
             )
         )
-    ctx = rules.Context(catalog, publisher, config.accepted_agreements, at_plan=True)
+    ctx = rules.Context(catalog, publisher, config.accepted_agreements)
     plans: list[AssetPlan] = []
     for asset_id in sorted(config.assets):
         if targets and asset_id not in targets:
@@ -223,7 +235,10 @@ def build_plan(
         diagnostics += [_locate(v, asset_id, config) for v in violations]
         if current is not None and current.publisher != publisher:
             continue
-        plans.append(plan_asset(current, desired))
+        planned = plan_asset(current, desired)
+        if any(v.severity is Severity.ERROR for v in violations):
+            planned = replace(planned, refused=True)
+        plans.append(planned)
     declared = set(config.assets)
     for asset_id in sorted(state.assets):
         current = state.assets[asset_id]

@@ -56,7 +56,6 @@ class Context:
     catalog: Catalog
     publisher: str
     accepted_agreements: frozenset[str]
-    at_plan: bool = True
 
 
 def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:
@@ -243,7 +242,6 @@ def _check_application(number: str, region: str, name: str, ctx: Context) -> Ite
             f"which fails the security check: {finding}",
             version=number,
             field="ai_application",
-            severity=Severity.WARNING if ctx.at_plan else Severity.ERROR,
         )
 
 

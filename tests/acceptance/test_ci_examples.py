@@ -26,7 +26,7 @@ def _prepare(ws: Workspace) -> dict[str, str]:
     from gallery_sync.gallery import open_gallery
     from gallery_sync.model import Application
 
-    gallery = open_gallery(url)
+    gallery = open_gallery(url, create=True)
     for name, region, image in APPS:
         gallery.add_application(Application(name, region, image))
     gallery.close()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from gallery_sync.errors import GalleryRefusal
+from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.gallery import WriteRequest, open_gallery
 from gallery_sync.gallery.local import LocalGallery
 from gallery_sync.gallery.service import BATCH_SIZE
@@ -25,7 +25,7 @@ ASSET = {
 
 @pytest.fixture
 def gallery(tmp_path: Path) -> LocalGallery:
-    g = open_gallery(f"sqlite:///{tmp_path / 'g.db'}")
+    g = open_gallery(f"sqlite:///{tmp_path / 'g.db'}", create=True)
     assert isinstance(g, LocalGallery)
     g.add_application(Application("app", "cn-north-4"))
     g.add_application(Application("app2", "cn-north-4"))
@@ -195,8 +195,8 @@ def test_every_applied_operation_is_audited(gallery: LocalGallery) -> None:
 
 
 def test_database_is_created_on_first_use_with_defaults(tmp_path: Path) -> None:
-    path = tmp_path / "new" / "dir" / "g.db"
-    g = open_gallery(f"sqlite:///{path}")
+    path = tmp_path / ".gallery" / "g.db"
+    g = open_gallery(f"sqlite:///{path}", create=True)
     catalog = g.catalog()
     assert "image-classification" in catalog.categories and len(catalog.categories) == 18
     assert catalog.agreements == AGREED
@@ -306,3 +306,11 @@ def test_catalog_reads_the_whole_table_past_the_point_lookup_limit(
     points = [s for s in statements if "FROM applications WHERE" in s]
     assert len(points) == 2 and len(whole) == 1
     assert catalog.application("cn-north-4", "app2") == Application("app2", "cn-north-4")
+
+
+def test_only_a_writer_creates_a_gallery_and_never_a_mistyped_directory(tmp_path: Path) -> None:
+    with pytest.raises(GalleryUnavailable, match=r"there is no gallery at .*apply"):
+        open_gallery(f"sqlite:///{tmp_path / 'g.db'}")
+    with pytest.raises(GalleryUnavailable, match="does not exist"):
+        open_gallery(f"sqlite:///{tmp_path / 'nonexist' / 'dir' / 'g.db'}", create=True)
+    assert list(tmp_path.iterdir()) == []

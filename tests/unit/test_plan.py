@@ -127,16 +127,19 @@ def test_plan_json_round_trip(tmp_path: object) -> None:
     again = Plan.from_json(plan.to_json())
     assert again.to_json() == plan.to_json()
     assert again.assets[0].revision == 4
+    # The error (app2 is not in the empty catalog) refuses the asset's update: it is shown,
+    # marked refused, and counted as no update.
+    assert again.assets[0].refused and again.changed == []
     assert plan.summary() == {
         "create": 0,
-        "update": 1,
+        "update": 0,
         "discontinue": 0,
         "release": 0,
         "no-op": 0,
         "unmanaged": 0,
         "errors": 1,
         "warnings": 0,
-    }  # the error: app2 is not in the (empty) catalog
+    }
 
 
 def test_publisher_mismatch_when_credentials_belong_to_another_account() -> None:

@@ -113,7 +113,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
     tmp_path: Path, steps: list[dict[str, Asset]]
 ) -> None:
     path = tmp_path / f"g-{hashlib.sha1(repr(steps).encode()).hexdigest()}.db"
-    gallery = open_gallery(f"sqlite:///{path}")
+    gallery = open_gallery(f"sqlite:///{path}", create=True)
     assert isinstance(gallery, LocalGallery)
     gallery.add_application(Application("app", "cn-north-4"))
     gallery.add_application(Application("app2", "cn-north-4"))

@@ -10,7 +10,8 @@ from typing import Any, Protocol
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.model import Application, Catalog, GalleryState, Operation
 
-DEFAULT_URL = "sqlite:///.gallery/gallery.db"
+# The embedded gallery, relative to the config's root (as Terraform keeps .terraform/).
+DEFAULT_PATH = ".gallery/gallery.db"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,33 +68,58 @@ class Gallery(Protocol):
     def close(self) -> None: ...
 
 
-def _open_sqlite(url: str) -> Gallery:
+def _open_sqlite(url: str, create: bool) -> Gallery:
     from gallery_sync.gallery.local import LocalGallery
 
-    return LocalGallery.open(url)
+    return LocalGallery.open(url, create=create)
 
 
-def _refuse_served(url: str) -> Gallery:
+def _refuse_served(url: str, create: bool) -> Gallery:
     raise GalleryUnavailable(
         f"cannot open {url}: served galleries (http://, https://) are not supported by this "
         "version yet; use the embedded gallery (sqlite:///PATH)"
     )
 
 
-OPENERS: dict[str, Callable[[str], Gallery]] = {
+OPENERS: dict[str, Callable[[str, bool], Gallery]] = {
     "sqlite": _open_sqlite,
     "http": _refuse_served,
     "https": _refuse_served,
 }
 
 
-def open_gallery(url: str | None = None) -> Gallery:
-    """The gallery at `url`, else GALLERY_URL, else the embedded .gallery/gallery.db."""
-    url = url or os.environ.get("GALLERY_URL") or DEFAULT_URL
+def default_url(root: str | os.PathLike[str] | None = None) -> str:
+    """The embedded gallery of the config rooted at `root` (the current directory if None)."""
+    from pathlib import Path
+
+    path = Path(root if root is not None else ".") / DEFAULT_PATH
+    return f"sqlite:///{path}"
+
+
+def open_gallery(
+    url: str | None = None,
+    *,
+    root: str | os.PathLike[str] | None = None,
+    create: bool = False,
+) -> Gallery:
+    """The gallery at `url`, else GALLERY_URL, else the embedded gallery of the config root.
+
+    Only commands that write pass `create=True`; for the others a missing embedded gallery is
+    GalleryUnavailable saying how one is made, and nothing is created on disk.
+    """
+    if url is None:
+        url = os.environ.get("GALLERY_URL")
+    if url is None:
+        url = default_url(root)
+    if not url.strip():
+        raise GalleryUnavailable(
+            "the gallery URL is empty; pass --gallery sqlite:///PATH, or unset GALLERY_URL to use "
+            "the embedded gallery"
+        )
     scheme = url.partition("://")[0] if "://" in url else ""
     opener = OPENERS.get(scheme)
     if opener is None:
         raise GalleryUnavailable(
             f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
         )
-    return opener(url)
+    return opener(url, create)

@@ -349,10 +349,27 @@ class LocalGallery:
         self._cache: dict[str, tuple[str, Catalog]] = {}
 
     @classmethod
-    def open(cls, url: str) -> LocalGallery:
+    def open(cls, url: str, *, create: bool = False) -> LocalGallery:
+        """Open the gallery file; create it (and its .gallery/ folder, not further) only if asked.
+
+        `url` is kept canonical: sqlite:/// and the absolute path, so that a saved plan names
+        the same gallery whichever directory it is applied from.
+        """
         path = sqlite_path(url)
+        if not path.exists():
+            if not create:
+                raise GalleryUnavailable(
+                    f"there is no gallery at {path}; `gallery-sync apply` (or `gallery-sync apps "
+                    "add`) creates the embedded gallery, or pass --gallery URL"
+                )
+            if not path.parent.is_dir() and not path.parent.parent.is_dir():
+                raise GalleryUnavailable(
+                    f"cannot create the gallery at {path}: the directory {path.parent.parent} "
+                    "does not exist"
+                )
+        url = f"sqlite:///{path.resolve()}"
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
+            path.parent.mkdir(exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
             db.execute("PRAGMA journal_mode = WAL")
             # In WAL mode NORMAL survives a killed process intact; only power loss may drop the

@@ -122,7 +122,7 @@ def _write_batch(tx: Transaction, requests: Sequence[WriteRequest]) -> list[Outc
         key = (request.account, request.accepted_agreements)
         ctx = contexts.get(key)
         if ctx is None:
-            ctx = contexts[key] = rules.Context(catalog, *key, at_plan=False)
+            ctx = contexts[key] = rules.Context(catalog, *key)
         try:
             write = _check(before, request, ctx, has_cover)
         except _Refused as refused:
