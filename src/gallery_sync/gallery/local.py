@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 
+from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
 from gallery_sync.errors import GalleryUnavailable, StoreError
 from gallery_sync.gallery import AuditEntry, WriteRequest
 from gallery_sync.gallery.service import (
@@ -34,31 +35,6 @@ from gallery_sync.model import (
 from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
 
 SCHEMA_VERSION = "1"
-
-DEFAULT_CATEGORIES = [
-    "computer-vision",
-    "natural-language-processing",
-    "speech",
-    "multimodal",
-    "recommendation",
-    "time-series",
-    "scientific-computing",
-    "image-classification",
-    "object-detection",
-    "image-segmentation",
-    "ocr",
-    "text-classification",
-    "text-generation",
-    "translation",
-    "question-answering",
-    "speech-recognition",
-    "text-to-speech",
-    "other",
-]
-DEFAULT_AGREEMENTS = {
-    "digital-content-publishing": "Digital Content Publishing Agreement",
-    "ai-gallery-service": "AI Gallery Service Agreement",
-}
 
 DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
