@@ -62,10 +62,14 @@ def test_deep_nesting_is_refused() -> None:
     assert [c for c, _ in codes(doc)] == ["input-too-large"]
 
 
-def test_syntax_error_has_the_parsers_line_and_column() -> None:
+def test_unclosed_bracket_is_reported_where_it_opened() -> None:
     doc = load_yaml(b"a: 1\nb: [1, 2\nc: 3\n", "f.yaml")
     [d] = doc.diagnostics
-    assert d.code == "yaml-syntax" and d.place is not None and d.place.line == 3
+    assert (d.code, d.place) == ("yaml-syntax", Place("f.yaml", 2, 4))
+    assert d.message == (
+        "not valid YAML: did not find expected ',' or ']' — the [ opened here is not closed "
+        "before line 3 — end the list with ]"
+    )
 
 
 def test_two_documents_are_a_syntax_error() -> None:

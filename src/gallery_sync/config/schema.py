@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 import difflib
 import json
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -13,7 +15,7 @@ if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
     from jsonschema.exceptions import ValidationError
 
-from gallery_sync.config.yamlload import Document
+from gallery_sync.config.yamlload import Document, HugeNumber
 from gallery_sync.diagnostics import Diagnostic
 
 # What a pattern asks for, in words (keyed by the pattern itself, so the schema stays the source).
@@ -48,22 +50,73 @@ def schema() -> dict[str, Any]:
 
 
 @cache
-def validator() -> Draft202012Validator:
-    """The explaining validator: slow, but it says where and why. Built once, on demand."""
-    from jsonschema import Draft202012Validator
+def ecma_regex(pattern: str) -> re.Pattern[str]:
+    r"""A schema pattern (ECMA-262, as JSON Schema and editors read it) as Python must run it.
 
-    return Draft202012Validator(schema())
+    Python's `$` also matches before a final newline, so `^[a-z]+$` would pass "flowers\n";
+    in ECMA-262 (and in jsonschema-rs) `$` is the end of the text. Every `$` outside a character
+    class becomes `\Z`, and \d, \w, \s mean ASCII as in ECMA-262.
+    """
+    out, i, in_class = [], 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char == "$":
+            char = r"\Z"
+        out.append(char)
+        i += 1
+    return re.compile("".join(out), re.ASCII)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, part: Any) -> Iterator[ValidationError]:
+    """The `pattern` keyword with ECMA-262's meaning of `$` (see ecma_regex)."""
+    from jsonschema.exceptions import ValidationError
+
+    if validator.is_type(instance, "string") and not ecma_regex(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+@cache
+def validator() -> Draft202012Validator:
+    """The explaining validator: slow, but it says where and why. Built once, on demand.
+
+    Its `pattern` keyword reads patterns as the compiled validator does (ECMA-262), so the two
+    always agree on what is valid.
+    """
+    from jsonschema import Draft202012Validator, validators
+
+    strict = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    built: Draft202012Validator = strict(schema())
+    return built
 
 
 @cache
 def fast_is_valid() -> Callable[[Any], bool]:
-    """A compiled validator for the common case, a valid document (~100x faster)."""
+    """A compiled validator for the common case, a valid document (~100x faster).
+
+    A value JSON has no type for (a YAML date, binary, an integer too long to read) is not
+    valid: the explaining validator then says where it is and what to write instead.
+    """
     try:
         import jsonschema_rs
     except ImportError:  # no wheel for this platform: the explaining validator does it all
         return lambda data: not any(True for _ in validator().iter_errors(data))
     compiled = jsonschema_rs.validator_for(schema())
-    return compiled.is_valid
+
+    def is_valid(data: Any) -> bool:
+        try:
+            return bool(compiled.is_valid(data))
+        except (ValueError, TypeError, OverflowError):  # "Unsupported type: 'date'"
+            return False
+
+    return is_valid
 
 
 def check_schema(doc: Document) -> list[Diagnostic]:
@@ -129,7 +182,7 @@ def _explain(error: ValidationError, doc: Document) -> list[tuple[tuple[Any, ...
                 "use either description or description_file, not both",
             )
         ]
-    return [(path, f"{name}: {_describe(keyword, value, instance, path, doc)}")]
+    return [(path, f"{name}: {_describe(keyword, value, instance, path, doc, part)}")]
 
 
 def _explain_choice(error: ValidationError, doc: Document) -> list[tuple[tuple[Any, ...], str]]:
@@ -146,19 +199,58 @@ def _explain_choice(error: ValidationError, doc: Document) -> list[tuple[tuple[A
         return _explain(branch_errors[0], doc)
     path = tuple(error.absolute_path)
     part: Any = error.schema
+    words = [w for branch in part.get(str(error.validator), []) for w in _choices(branch)]
     return [
         (
             path,
-            f"{_field_name(path)}: {_shown(error.instance, path, doc)} is not allowed; expected "
+            f"{_field_name(path)}: {_shown(error.instance, path, doc)} is not allowed"
+            f"{_did_you_mean(error.instance, words)}; expected "
             f"{_first_sentence(part.get('description', 'one of the documented forms'))}",
         )
     ]
 
 
-def _describe(keyword: str, value: Any, instance: Any, path: tuple[Any, ...], doc: Document) -> str:
+def _choices(branch: Any) -> list[str]:
+    """The words a oneOf/anyOf branch accepts as they stand (its enum or const)."""
+    if not isinstance(branch, dict):
+        return []
+    if "const" in branch:
+        return [str(branch["const"])]
+    return [str(v) for v in branch.get("enum", [])]
+
+
+def _did_you_mean(instance: Any, words: list[Any]) -> str:
+    if not isinstance(instance, str):
+        return ""
+    close = difflib.get_close_matches(instance, [str(w) for w in words], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _range(part: Any) -> str:
+    if isinstance(part, dict) and "minimum" in part and "maximum" in part:
+        return f" from {part['minimum']} to {part['maximum']}"
+    return ""
+
+
+def _cut(text: str, length: int = 40) -> str:
+    return text if len(text) <= length else text[:length] + "…"
+
+
+def _quote(raw: str) -> str:
+    return '"' + raw.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _describe(
+    keyword: str, value: Any, instance: Any, path: tuple[Any, ...], doc: Document, part: Any
+) -> str:
     shown = _shown(instance, path, doc)
     if keyword == "type":
         expected = _TYPE_WORDS.get(value, str(value))
+        if isinstance(instance, HugeNumber):
+            return (
+                f"{_cut(instance.text)} has {len(instance.text):,} digits, far too many for a "
+                f"number here; expected {expected}{_range(part)}"
+            )
         if path and path[-1] == "version" and isinstance(instance, (int, float)):
             raw = doc.raw.get(path, str(instance))
             parts = [*raw.split("."), "0", "0"][:3] if raw.count(".") < 2 else [raw]
@@ -166,15 +258,22 @@ def _describe(keyword: str, value: Any, instance: Any, path: tuple[Any, ...], do
                 f'expected a string like "1.0.0"; the YAML value {raw} is a number — quote it: '
                 f'"{".".join(parts)}"'
             )
-        if instance is None:
+        raw = doc.raw.get(path)
+        if instance is None and raw is None:
             return f"expected {expected}, got an empty value"
+        if value == "string" and raw is not None:
+            # yes/no/on/off/null, dates and numbers are not strings to YAML unless quoted.
+            return f"expected a string, got {_kind(instance)} {shown} — quote it: {_quote(raw)}"
         return f"expected {expected}, got {_kind(instance)} {shown}"
     if keyword == "pattern":
         return f"{shown} is not {_PATTERN_WORDS.get(value, f'matching {value}')}"
     if keyword == "const":
         return f"expected {value!r}, got {shown}"
     if keyword == "enum":
-        return f"expected one of {', '.join(map(str, value))}; got {shown}"
+        return (
+            f"expected one of {', '.join(map(str, value))}; got {shown}"
+            f"{_did_you_mean(instance, value)}"
+        )
     if keyword == "minLength":
         return "must not be empty" if value == 1 else f"must have at least {value} characters"
     if keyword == "maxLength":
@@ -197,7 +296,7 @@ def _describe(keyword: str, value: Any, instance: Any, path: tuple[Any, ...], do
 def _shown(instance: Any, path: tuple[Any, ...], doc: Document) -> str:
     raw = doc.raw.get(path)
     if raw is not None:
-        return raw
+        return _cut(raw)
     if isinstance(instance, str):
         return repr(instance) if len(instance) < 60 else repr(instance[:57] + "...")
     if isinstance(instance, (dict, list)):
@@ -206,8 +305,13 @@ def _shown(instance: Any, path: tuple[Any, ...], doc: Document) -> str:
 
 
 def _kind(instance: Any) -> str:
+    if instance is None:
+        return "the null value"
     for kind, types in (
-        ("true/false", bool),
+        ("the boolean", bool),
+        ("a timestamp", datetime.datetime),  # before date: a datetime is a date too
+        ("a date", datetime.date),
+        ("binary data", bytes),
         ("a number", (int, float)),
         ("a string", str),
         ("a list", list),

@@ -6,6 +6,11 @@ files are made of (mappings, lists, plain and quoted scalars) and hands anything
 aliases, merge keys, tags, repeated keys, deep nesting, syntax errors) to the full reader: the C
 composer and a hand walk that records every key's line and column, refuses repeated keys and
 YAML bombs. A document read fast runs the full reader only when a diagnostic asks for a place.
+
+Only YAML's JSON-like types are read: a tag outside them (`!!python/object`, `!!set`, `!local`)
+is refused at its line, on a scalar, a list or a mapping alike. Values YAML reads as something
+JSON has no word for (dates, timestamps, `!!binary`, integers too long to read) are kept as they
+are, for the schema check to refuse where a string or a number is expected.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from yaml.events import (
     SequenceStartEvent,
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+from yaml.reader import ReaderError
 from yaml.resolver import Resolver
 
+from gallery_sync.config.yamlhints import reader_problem, syntax_problem
 from gallery_sync.diagnostics import Diagnostic, Place
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -45,14 +52,31 @@ _MERGE = "tag:yaml.org,2002:merge"
 _CONSTRUCTOR = SafeConstructor()
 # Plain scalars that may be something other than a string, by first character (as Resolver).
 _IMPLICIT: dict[str, list[tuple[str, re.Pattern[str]]]] = Resolver.yaml_implicit_resolvers
+_INT = "tag:yaml.org,2002:int"
 _SCALAR_TYPES = {
     tag: SafeConstructor.yaml_constructors[tag]
     for tag in (
         "tag:yaml.org,2002:bool",
-        "tag:yaml.org,2002:int",
+        _INT,
         "tag:yaml.org,2002:float",
         "tag:yaml.org,2002:timestamp",
+        "tag:yaml.org,2002:binary",
     )
+}
+# The tags a gallery file may carry, by node kind: YAML's JSON-like types (and timestamps and
+# binary, which the schema check refuses by name where they stand).
+_ALLOWED_TAGS: dict[type[Node], frozenset[str]] = {
+    ScalarNode: frozenset({_STR, _NULL, *_SCALAR_TYPES}),
+    SequenceNode: frozenset({"tag:yaml.org,2002:seq"}),
+    MappingNode: frozenset({"tag:yaml.org,2002:map"}),
+}
+_KEY_TAGS = _ALLOWED_TAGS[ScalarNode] | {_MERGE}
+_NODE_KIND = {ScalarNode: "a value", SequenceNode: "a list", MappingNode: "a mapping"}
+_UTF16_32_BOMS = {
+    b"\xff\xfe\x00\x00": "UTF-32",
+    b"\x00\x00\xfe\xff": "UTF-32",
+    b"\xff\xfe": "UTF-16",
+    b"\xfe\xff": "UTF-16",
 }
 
 Path_ = tuple[Any, ...]
@@ -112,8 +136,23 @@ class Document:
         return Place(self.file, 1, 1)
 
 
+@dataclass(frozen=True, slots=True)
+class HugeNumber:
+    """A YAML integer too long to read as a number (Python refuses over 4,300 digits: reading
+    one costs time quadratic in its length), kept as its text for the schema check to refuse."""
+
+    text: str
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class _TooLarge(Exception):
     pass
+
+
+class _Unreadable(Exception):
+    """A scalar whose tag's constructor refused its text."""
 
 
 @contextmanager
@@ -131,6 +170,18 @@ def _gc_paused() -> Iterator[None]:
 def load_yaml(data: bytes, file: str) -> Document:
     """Parse one YAML document, never raising for bad input: problems become diagnostics."""
     doc = Document(file, source=data)
+    encoding = next((name for bom, name in _UTF16_32_BOMS.items() if data.startswith(bom)), None)
+    if encoding is not None:
+        # YAML allows it, but git shows such a file as binary: a reviewer could not read its diff.
+        doc.diagnostics.append(
+            Diagnostic.of(
+                "yaml-syntax",
+                f"the file is {encoding} (it starts with a {encoding} byte order mark); gallery "
+                "files are UTF-8 — save it as UTF-8",
+                place=Place(file, 1, 1),
+            )
+        )
+        return doc
     if len(data) > MAX_FILE_BYTES:
         doc.diagnostics.append(
             Diagnostic.of(
@@ -144,7 +195,7 @@ def load_yaml(data: bytes, file: str) -> Document:
         try:
             doc.data = _read_fast(data)
             return doc
-        except (_Unusual, yaml.YAMLError):
+        except (_Unusual, _Unreadable, yaml.YAMLError):
             pass  # the full reader says what it is, at its line
         doc._positions, doc._raw = {}, {}
         _read_full(doc, data)
@@ -225,11 +276,21 @@ def _resolve_plain(value: str) -> Any:
         if pattern.match(value):
             if tag == _NULL:
                 return None
-            construct = _SCALAR_TYPES.get(tag)
-            if construct is None:
+            if tag not in _SCALAR_TYPES:
                 raise _Unusual  # merge, value and yaml tags: the full reader's business
-            return construct(_CONSTRUCTOR, ScalarNode(tag, value))
+            return _construct(tag, value)
     return value
+
+
+def _construct(tag: str, value: str) -> Any:
+    """A scalar's value under its tag; _Unreadable when the tag's constructor refuses the text
+    (an impossible date, bad base64), a HugeNumber for an integer too long to read."""
+    try:
+        return _SCALAR_TYPES[tag](_CONSTRUCTOR, ScalarNode(tag, value))
+    except (ValueError, TypeError, yaml.YAMLError) as exc:
+        if tag == _INT and value.lstrip("+-").replace("_", "").isdigit():
+            return HugeNumber(value)
+        raise _Unreadable(str(exc)) from None
 
 
 def _read_full(doc: Document, data: bytes) -> None:
@@ -245,9 +306,13 @@ def _read_full(doc: Document, data: bytes) -> None:
             walker = _Walker(doc, budget=NODE_ALLOWANCE + len(data))
             doc.data = walker.walk(node, (), 0)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        what = " ".join(str(p) for p in (exc.context, exc.problem) if p)
+        line, col, what = syntax_problem(exc, data)
+        doc.diagnostics.append(
+            Diagnostic.of("yaml-syntax", f"not valid YAML: {what}", place=Place(file, line, col))
+        )
+        doc.data = None
+    except ReaderError as exc:
+        line, col, what = reader_problem(exc, data)
         doc.diagnostics.append(
             Diagnostic.of("yaml-syntax", f"not valid YAML: {what}", place=Place(file, line, col))
         )
@@ -289,6 +354,10 @@ class _Walker:
             err = _TooLarge(f"nesting deeper than {MAX_DEPTH} levels; refused")
             err.path = path  # type: ignore[attr-defined]
             raise err
+        if node.tag not in _ALLOWED_TAGS.get(type(node), ()):
+            self._refuse_tag(node)  # and read on as if untagged, to find every other problem
+            if isinstance(node, ScalarNode):
+                return node.value
         if isinstance(node, ScalarNode):
             return self._scalar(node, path)
         if isinstance(node, SequenceNode):
@@ -304,14 +373,39 @@ class _Walker:
             return self._mapping(node, path, depth)
         raise yaml.YAMLError(f"unexpected node {node!r}")
 
+    def _refuse_tag(self, node: Node) -> None:
+        shown = _tag_shown(node.tag)
+        self._diag(
+            "yaml-syntax",
+            f"the tag {shown} is not allowed: a gallery file holds plain YAML values (strings, "
+            f"numbers, true/false, lists, mappings); remove {shown} from {_NODE_KIND[type(node)]}",
+            node.start_mark,
+        )
+
+    def _diag(self, code: str, message: str, mark: Any) -> None:
+        place = Place(self.doc.file, mark.line + 1, mark.column + 1)
+        self.doc.diagnostics.append(Diagnostic.of(code, message, place=place))
+
     def _scalar(self, node: ScalarNode, path: Path_) -> Any:
         tag = node.tag
         if tag == _STR:
             return node.value
         if tag == _NULL:
+            if node.value:
+                self.doc.raw[path] = node.value  # `null`, `~`: the schema check shows the text
             return None
         self.doc.raw[path] = node.value
-        return _CONSTRUCTOR.construct_object(node, deep=True)
+        try:
+            return _construct(tag, node.value)
+        except _Unreadable as exc:
+            if node.style is None and node.tag in _implicit_tags(node.value):
+                return node.value  # a plain `2001-13-45` is not a date: text, as meant
+            self._diag(
+                "yaml-syntax",
+                f"{node.value!r} cannot be read as {_tag_shown(tag)}: {exc}",
+                node.start_mark,
+            )
+            return node.value
 
     def _mapping(self, node: MappingNode, path: Path_, depth: int) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -340,6 +434,8 @@ class _Walker:
                     problem="a mapping key must be a plain value, not a list or mapping",
                     problem_mark=mark,
                 )
+            if key_node.tag not in _KEY_TAGS:
+                self._refuse_tag(key_node)
             # Keys are names: keep their source text (`on:` stays "on", `1.0:` stays "1.0").
             key = key_node.value
             if key in first_line:
@@ -357,3 +453,14 @@ class _Walker:
             positions[child_path] = (line, col)
             out[key] = self.walk(value_node, child_path, depth + 1)
         return out
+
+
+def _implicit_tags(value: str) -> set[str]:
+    """The tags a plain scalar of this text could resolve to."""
+    return {tag for tag, pattern in _IMPLICIT.get(value[:1], ()) if pattern.match(value)}
+
+
+def _tag_shown(tag: str) -> str:
+    """A tag as it was written: `tag:yaml.org,2002:set` is `!!set`."""
+    prefix = "tag:yaml.org,2002:"
+    return "!!" + tag[len(prefix) :] if tag.startswith(prefix) else tag
