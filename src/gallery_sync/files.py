@@ -19,14 +19,17 @@ class FileRefused(GallerySyncError):
         super().__init__(message)
 
 
-def read_regular(path: str | Path, *, limit: int, what: str = "file") -> bytes:
+def read_regular(
+    path: str | Path, *, limit: int, what: str = "file", shown: str | None = None
+) -> bytes:
     """The bytes of `path`, refused (FileRefused) unless it is a regular file of <= limit bytes.
 
     Opened with O_NONBLOCK so that a FIFO named by mistake or malice cannot block the open, and
     checked with fstat on the open descriptor, so the file read is the file checked. `/dev/zero`
-    and other devices are refused before a byte is read.
+    and other devices are refused before a byte is read. Messages name the file as `shown`
+    (default: the path), e.g. as the user wrote it.
     """
-    shown = str(path)
+    shown = str(path) if shown is None else shown
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:

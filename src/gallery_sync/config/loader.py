@@ -5,18 +5,20 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from gallery_sync.config.schema import check_schema
-from gallery_sync.config.yamlload import Document, load_yaml
+from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, load_yaml
 from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
+from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.model import Asset, version_key
 
 MAX_COVER_BYTES = 5 * 1024 * 1024
 MAX_DESCRIPTION_CHARS = 50_000
+# A character is at most 4 bytes of UTF-8: a longer file has too many characters for certain.
+MAX_DESCRIPTION_BYTES = 4 * MAX_DESCRIPTION_CHARS
 COVER_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 
 # Keys into Config.places: (asset,), (asset, field), (asset, "versions", number[, field]).
@@ -103,16 +105,12 @@ def load_config(paths: list[str]) -> Config:
         shown = _display(file)
         config.files.append(shown)
         try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            config.diagnostics.append(
-                Diagnostic.of("file-not-found", f"config file {shown} not found")
-            )
-            continue
-        except OSError as exc:
-            config.diagnostics.append(
-                Diagnostic.of("file-not-found", f"cannot read config file {shown}: {exc.strerror}")
-            )
+            # A FIFO, /dev/zero or a directory is refused before a byte is read.
+            data = read_regular(file, limit=MAX_FILE_BYTES, what="config file", shown=shown)
+        except FileRefused as exc:
+            code = "input-too-large" if exc.reason == "too-large" else "file-not-found"
+            message = str(exc) + (" (64 MiB)" if exc.reason == "too-large" else "")
+            config.diagnostics.append(Diagnostic.of(code, message))
             continue
         config.inputs[shown] = hashlib.sha256(data).hexdigest()
         doc = load_yaml(data, shown)
@@ -256,19 +254,16 @@ class _FileReader:
                 f"{key} {written!r} resolves to {resolved}, outside the config root {self.root}; "
                 "files must stay inside it (.. and symlinks included)",
             )
+        limit = MAX_COVER_BYTES if key == "cover" else MAX_DESCRIPTION_BYTES
         try:
-            info = os.stat(resolved)
-        except OSError:
-            info = None
-        if info is None or not stat.S_ISREG(info.st_mode):
-            return _File.refused(
-                "file-not-found",
-                f"{key} {written!r} not found (looked for {_display(self.base / written)})",
-            )
+            # Bounded, and never blocking on a FIFO: the file read is the file checked.
+            data = read_regular(resolved, limit=limit, what=key, shown=repr(written))
+        except FileRefused as exc:
+            return _File.refused(*_refusal(key, written, exc, self.base))
         shown = _display(resolved)
         if key == "cover":
-            return _check_cover(written, resolved, info.st_size, shown)
-        return _read_description(written, resolved, shown)
+            return _check_cover(written, data, shown)
+        return _read_description(written, data, shown)
 
     def _real(self, written: str) -> str:
         """os.path.realpath(base / written), resolving each directory once per document."""
@@ -356,14 +351,18 @@ class _File:
         return cls(code=code, message=message)
 
 
-def _check_cover(written: str, path: str, size: int, shown: str) -> _File:
-    if size > MAX_COVER_BYTES:
-        return _File.refused(
-            "cover-invalid",
-            f"cover {written!r} is {size:,} bytes; the limit is 5 MiB ({MAX_COVER_BYTES:,})",
-        )
-    with open(path, "rb") as f:
-        data = f.read()
+def _refusal(key: str, written: str, exc: FileRefused, base: Path) -> tuple[str, str]:
+    """(code, message) for a cover or description file that could not be read."""
+    if exc.reason == "missing":
+        return "file-not-found", f"{key} {written!r} not found (looked for {_display(base / written)})"
+    if exc.reason == "too-large" and key == "cover":
+        return "cover-invalid", f"{exc}; a cover is at most 5 MiB"
+    if exc.reason == "too-large":
+        return "schema", f"{exc}: more than {MAX_DESCRIPTION_CHARS:,} characters, the most allowed"
+    return "file-not-found", str(exc)  # a directory, a FIFO, a device; or not readable
+
+
+def _check_cover(written: str, data: bytes, shown: str) -> _File:
     if not any(data.startswith(magic) for magic in COVER_MAGIC):
         return _File.refused(
             "cover-invalid", f"cover {written!r} is not a PNG or JPEG image by its content"
@@ -372,9 +371,7 @@ def _check_cover(written: str, path: str, size: int, shown: str) -> _File:
     return _File(digest, shown, digest)
 
 
-def _read_description(written: str, path: str, shown: str) -> _File:
-    with open(path, "rb") as f:
-        data = f.read()
+def _read_description(written: str, data: bytes, shown: str) -> _File:
     try:
         # Decoded by hand: a text-mode read costs ~70 us per small file. Line endings are
         # normalised as text mode would, so a CRLF checkout plans no change.
