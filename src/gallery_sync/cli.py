@@ -84,11 +84,16 @@ def cli() -> None:
 def validate(files: tuple[str, ...], fmt: str) -> int:
     """Check the config offline: YAML, schema, files, static rules. Exit 0 valid, 1 invalid."""
     from gallery_sync.config import load_config
+    from gallery_sync.config.static import check_static
+    from gallery_sync.diagnostics import has_errors, sort_diagnostics
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
 
     config = load_config(list(files) or ["gallery.yaml"])
-    echo(DIAGNOSTICS_RENDERERS[fmt](config.diagnostics))
-    return EXIT_OK if config.valid else EXIT_ERROR
+    # The rules a gallery is not needed for (default taxonomy, a released asset with no
+    # released version); plan checks them again against the gallery itself.
+    found = sort_diagnostics(config.diagnostics + check_static(config))
+    echo(DIAGNOSTICS_RENDERERS[fmt](found))
+    return EXIT_ERROR if has_errors(found) else EXIT_OK
 
 
 def _plan_options(f: F) -> F:
