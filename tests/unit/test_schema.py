@@ -114,7 +114,7 @@ def test_wrong_api_version_and_missing_title_all_reported(tmp_path: Path) -> Non
     assert found == [
         (1, "apiVersion: expected 'gallery-sync/v1', got 'gallery-sync/v2'"),
         (8, "asset 'flowers' is missing the required field 'title'"),
-        (9, "cover: expected a string, got a number 5 — quote it: \"5\""),
+        (9, 'cover: expected a string, got a number 5 — quote it: "5"'),
     ]
 
 

@@ -354,7 +354,10 @@ class _File:
 def _refusal(key: str, written: str, exc: FileRefused, base: Path) -> tuple[str, str]:
     """(code, message) for a cover or description file that could not be read."""
     if exc.reason == "missing":
-        return "file-not-found", f"{key} {written!r} not found (looked for {_display(base / written)})"
+        return (
+            "file-not-found",
+            f"{key} {written!r} not found (looked for {_display(base / written)})",
+        )
     if exc.reason == "too-large" and key == "cover":
         return "cover-invalid", f"{exc}; a cover is at most 5 MiB"
     if exc.reason == "too-large":

@@ -92,7 +92,9 @@ def validator() -> Draft202012Validator:
     """
     from jsonschema import Draft202012Validator, validators
 
-    strict = validators.extend(Draft202012Validator, {"pattern": _pattern})
+    strict = validators.extend(  # type: ignore[no-untyped-call]
+        Draft202012Validator, {"pattern": _pattern}
+    )
     built: Draft202012Validator = strict(schema())
     return built
 
@@ -258,12 +260,12 @@ def _describe(
                 f'expected a string like "1.0.0"; the YAML value {raw} is a number — quote it: '
                 f'"{".".join(parts)}"'
             )
-        raw = doc.raw.get(path)
-        if instance is None and raw is None:
+        written = doc.raw.get(path)
+        if instance is None and written is None:
             return f"expected {expected}, got an empty value"
-        if value == "string" and raw is not None:
+        if value == "string" and written is not None:
             # yes/no/on/off/null, dates and numbers are not strings to YAML unless quoted.
-            return f"expected a string, got {_kind(instance)} {shown} — quote it: {_quote(raw)}"
+            return f"expected a string, got {_kind(instance)} {shown} — quote it: {_quote(written)}"
         return f"expected {expected}, got {_kind(instance)} {shown}"
     if keyword == "pattern":
         return f"{shown} is not {_PATTERN_WORDS.get(value, f'matching {value}')}"

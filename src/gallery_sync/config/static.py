@@ -42,7 +42,7 @@ def check_static(config: Config) -> list[Diagnostic]:
 
 def _categories(config: Config, asset: Asset, ctx: rules.Context) -> list[Diagnostic]:
     # The rule and its "did you mean" are the ones plan applies, with the default taxonomy.
-    found = []
+    found: list[Diagnostic] = []
     for violation in rules._check_categories(None, asset, ctx):
         message = violation.message.replace(_GALLERY_WORDS, _DEFAULT_WORDS, 1) + _OFFLINE
         unknown = [c for c in asset.categories if c not in _DEFAULT_CATALOG.categories]

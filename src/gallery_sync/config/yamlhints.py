@@ -16,7 +16,9 @@ import yaml
 from yaml.reader import ReaderError
 
 # `key: value` on one line, the key plain, optionally as the first key of a list item.
-_KEY_VALUE = re.compile(r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"{}\[\],&*!|>%@`][^:#]*?):\s+(?P<value>.*?)\s*$")
+_KEY_VALUE = re.compile(
+    r"^(?P<lead>\s*(?:-\s+)?)(?P<key>[^\s:#'\"{}\[\],&*!|>%@`][^:#]*?):\s+(?P<value>.*?)\s*$"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,39 @@ def _spaces(n: int) -> str:
 
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _open_quote(text: str) -> str | None:
+    """The quote a line's value opens and does not close on that line, if any."""
+    match = re.match(r"^\s*(?:-\s+)*(?:[^\s'\"#][^:#]*?:\s+)?(?P<value>[\"'].*)$", text)
+    if match is None:
+        return None
+    value = match["value"]
+    quote = value[0]
+    body = (
+        value[1:].replace("\\\\", "").replace('\\"', "")
+        if quote == '"'
+        else value[1:].replace("''", "")
+    )
+    return quote if quote not in body else None
+
+
+def _unclosed_quote_above(found: _Found) -> tuple[int, int, str] | None:
+    """A quote left open reads on, lines down, to the next quote; the parser fails there."""
+    block = ("expected key", "'-' indicator", "mapping values", "could not find expected ':'")
+    if not any(words in found.problem for words in block):
+        return None
+    for number in range(1, found.line):
+        text = found.source.line(number)
+        quote = _open_quote(text)
+        if quote is not None:
+            return (
+                number,
+                text.index(quote) + 1,
+                f"the quote {quote} opened on line {number} is not closed on that line, so YAML "
+                f"read on to line {found.line} — end the value with {quote}",
+            )
+    return None
 
 
 def _colon_in_value(found: _Found) -> tuple[int, int, str] | None:
@@ -285,6 +320,7 @@ _WORDS = {
 }
 
 _HINTS: tuple[_Hint, ...] = (
+    _unclosed_quote_above,
     _colon_in_value,
     _continued_line,
     _tab,

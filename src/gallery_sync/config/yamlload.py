@@ -328,7 +328,7 @@ def _read_full(doc: Document, data: bytes) -> None:
                 "input-too-large",
                 str(exc) or "nesting too deep",
                 # The top-level key whose value blew up: inner paths run through anchors.
-                place=doc.place(getattr(exc, "path", ())[:1]),
+                place=doc.place(getattr(exc, "path", ())[: None if _exact(exc) else 1]),
             )
         )
         doc.data = None
@@ -353,6 +353,7 @@ class _Walker:
         if depth > MAX_DEPTH:
             err = _TooLarge(f"nesting deeper than {MAX_DEPTH} levels; refused")
             err.path = path  # type: ignore[attr-defined]
+            err.exact = True  # type: ignore[attr-defined]  # no alias in between: its own line
             raise err
         if node.tag not in _ALLOWED_TAGS.get(type(node), ()):
             self._refuse_tag(node)  # and read on as if untagged, to find every other problem
@@ -453,6 +454,10 @@ class _Walker:
             positions[child_path] = (line, col)
             out[key] = self.walk(value_node, child_path, depth + 1)
         return out
+
+
+def _exact(exc: BaseException) -> bool:
+    return bool(getattr(exc, "exact", False))
 
 
 def _implicit_tags(value: str) -> set[str]:

@@ -1,0 +1,93 @@
+"""The bad-input corpus: every case through the real CLI, each refused with its codes and lines.
+
+A case is `cases/NAME.yaml` (copied as gallery.yaml) or a folder `cases/NAME/`; expected.json
+holds, per case, the diagnostics as [code, line] (line null where a problem has no place) and
+optionally: `command` (default validate), `args` (default -f gallery.yaml), `messages`
+(line -> a fragment the message at that line must hold), `before` (a config applied first),
+and `make`: special files created here at run time, never committed (fifo, dir,
+symlink:TARGET, sparse:SIZE — a file of SIZE bytes that takes no disk).
+
+Every case must end with exit 1, exactly its codes at their lines, no traceback and no
+"internal error", well within the bound below (the real times are about 0.2 s each).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from helpers import Workspace
+
+CORPUS = Path(__file__).parent
+TABLE: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read_text())
+# Loose on purpose: a loaded CI machine is slow; a hang or an unbounded read is far slower.
+BOUND_SECONDS = 10.0
+
+
+def _make(root: Path, relative: str, spec: str) -> None:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kind, _, arg = spec.partition(":")
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "dir":
+        path.mkdir(exist_ok=True)
+    elif kind == "symlink":
+        os.symlink(arg, path)
+    elif kind == "sparse":
+        with open(path, "wb") as f:
+            f.truncate(int(arg))
+    else:
+        raise ValueError(f"unknown special file {spec!r}")
+
+
+def _line_key(item: list[Any]) -> tuple[str, int]:
+    return (item[0], item[1] or 0)
+
+
+def test_the_corpus_is_large_enough() -> None:
+    assert len(TABLE) >= 80
+    on_disk = {p.name.removesuffix(".yaml") for p in (CORPUS / "cases").iterdir()}
+    assert on_disk == set(TABLE), "every case file has its expectations, and no more"
+
+
+@pytest.mark.parametrize("name", sorted(TABLE))
+def test_bad_input_is_refused_with_its_codes_and_lines(name: str, tmp_path: Path) -> None:
+    case = TABLE[name]
+    source = CORPUS / "cases" / name
+    if source.is_dir():
+        shutil.copytree(source, tmp_path, dirs_exist_ok=True)
+    else:
+        shutil.copy(CORPUS / "cases" / f"{name}.yaml", tmp_path / "gallery.yaml")
+    for relative, spec in case.get("make", {}).items():
+        _make(tmp_path, relative, spec)
+    ws = Workspace(tmp_path)
+    if "before" in case:
+        ws.register_apps()
+        setup = ws.run("apply", "-f", case["before"], "--auto-approve")
+        assert setup.code == 0, setup.out + setup.err
+
+    started = time.monotonic()
+    result = ws.run(
+        case.get("command", "validate"),
+        *case.get("args", ["-f", "gallery.yaml"]),
+        "--format",
+        "json",
+    )
+    elapsed = time.monotonic() - started
+
+    assert elapsed < BOUND_SECONDS, f"{name} took {elapsed:.1f} s"
+    assert "internal error" not in result.err, result.err
+    assert result.code == 1, result.out + result.err
+    diagnostics = result.json()["diagnostics"]
+    found = sorted(([d["code"], d["line"]] for d in diagnostics), key=_line_key)
+    assert found == sorted(case["codes"], key=_line_key), json.dumps(diagnostics, indent=1)
+    by_line = {str(d["line"]): d["message"] for d in diagnostics}
+    for line, fragment in case.get("messages", {}).items():
+        assert fragment in by_line[line], by_line[line]
