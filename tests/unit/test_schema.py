@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from gallery_sync.config import load_config
 from helpers import config
 
@@ -151,3 +153,133 @@ def test_description_file_that_is_not_utf8_is_refused_at_its_key(tmp_path: Path)
     (tmp_path / "d.md").write_bytes(b"caf\xe9\n")
     found = problems(tmp_path, asset("    title: Flowers\n    description_file: d.md\n"))
     assert found == [(10, "description_file 'd.md' is not UTF-8 text (byte 3)")]
+
+
+# Patterns mean what the schema means (ECMA-262: `$` is the end of the text) in both validators.
+
+
+def _patterns(part: object) -> list[str]:
+    if isinstance(part, dict):
+        found = [part["pattern"]] if isinstance(part.get("pattern"), str) else []
+        return found + [p for v in part.values() for p in _patterns(v)]
+    if isinstance(part, list):
+        return [p for v in part for p in _patterns(v)]
+    return []
+
+
+def test_every_schema_pattern_refuses_a_trailing_newline_in_both_validators() -> None:
+    import jsonschema_rs
+
+    from gallery_sync.config.schema import ecma_regex, schema, validator
+
+    samples = {
+        "^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$": "flowers",
+        "^[a-z0-9]+(-[a-z0-9]+)*$": "text-classification",
+        "^[a-z]{2,}(-[a-z]+)*-[0-9]+$": "cn-north-4",
+        "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$": "1.0.0",
+        "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "flowers-resnet50",
+        "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$": "alice@example.com",
+    }
+    assert set(_patterns(schema())) == set(samples)
+    for pattern, good in samples.items():
+        compiled = jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
+        for text, ok in ((good, True), (good + "\n", False), ("\n" + good, False)):
+            assert compiled.is_valid(text) is ok
+            assert bool(ecma_regex(pattern).search(text)) is ok
+    assert not validator().is_valid(
+        {"apiVersion": "gallery-sync/v1", "publisher": {"account": "acme-ml\n"}}
+    )
+
+
+def test_asset_id_and_version_with_a_trailing_newline_are_refused(tmp_path: Path) -> None:
+    found = problems(
+        tmp_path,
+        asset("    title: Flowers\n", '"1.0.0\\n"').replace("  flowers:", '  "flowers\\n":'),
+    )
+    assert found == [
+        (
+            8,
+            "asset id 'flowers\\n' must be a slug of 3 to 64 lowercase letters, digits and '-', "
+            "not starting or ending with '-'",
+        ),
+        (
+            11,
+            "version: '1.0.0\\n' is not a string like \"1.0.0\" (three numbers, no leading zeros)",
+        ),
+    ]
+
+
+def test_pinned_digest_means_the_end_of_the_reference() -> None:
+    from gallery_sync.rules import image_policy_finding
+
+    image = "swr.cn-north-4.myhuaweicloud.com/acme/x@sha256:" + "ab" * 32
+    assert image_policy_finding(image, ()) is None
+    assert "not pinned by digest" in (image_policy_finding(image + "\n", ()) or "")
+
+
+# Files that cannot be read are diagnostics at their line (tests run as root: simulated).
+
+
+def test_unreadable_cover_and_description_are_diagnostics_at_their_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    (tmp_path / "covers").mkdir()
+    (tmp_path / "covers" / "x.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    (tmp_path / "x.md").write_text("# x\n")
+    real_open = os.open
+
+    def deny(path: str, flags: int, *args: int) -> int:
+        if str(path).endswith(("x.png", "x.md")):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", deny)
+    found = problems(
+        tmp_path, asset("    title: Flowers\n    cover: covers/x.png\n    description_file: x.md\n")
+    )
+    assert found == [
+        (10, "cannot read cover 'covers/x.png': Permission denied"),
+        (11, "cannot read description_file 'x.md': Permission denied"),
+    ]
+
+
+def test_accepted_agreements_of_the_wrong_type_is_a_schema_error(tmp_path: Path) -> None:
+    text = config(asset("    title: Flowers\n")).replace(
+        "accepted_agreements: [digital-content-publishing, ai-gallery-service]",
+        "accepted_agreements: 1",
+    )
+    (tmp_path / "gallery.yaml").write_text(text)
+    loaded = load_config([str(tmp_path / "gallery.yaml")])
+    assert [(d.code, d.place.line if d.place else 0, d.message) for d in loaded.diagnostics] == [
+        ("schema", 4, "accepted_agreements: expected a list, got a number 1")
+    ]
+
+
+# The schema as an editor shows it: allowed values in every description, no SPEC references.
+
+
+def _descriptions(part: object) -> list[str]:
+    if isinstance(part, dict):
+        own = [part["description"]] if isinstance(part.get("description"), str) else []
+        return own + [d for v in part.values() for d in _descriptions(v)]
+    if isinstance(part, list):
+        return [d for v in part for d in _descriptions(v)]
+    return []
+
+
+def test_schema_descriptions_name_allowed_values_and_no_spec() -> None:
+    from gallery_sync.config.schema import schema
+    from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
+
+    texts = _descriptions(schema())
+    assert not [t for t in texts if "SPEC" in t]
+    assert "docs/reference.md" in schema()["description"]
+    categories = schema()["$defs"]["asset"]["properties"]["categories"]["description"]
+    assert all(c in categories for c in DEFAULT_CATEGORIES)
+    agreements = schema()["properties"]["publisher"]["properties"]["accepted_agreements"]
+    assert all(a in agreements["description"] for a in DEFAULT_AGREEMENTS)
+    visibility = schema()["$defs"]["asset"]["properties"]["visibility"]["description"]
+    assert "names no visibility is only_me" in visibility

@@ -133,6 +133,7 @@ COMMON = [
     b"%YAML 1.1\n---\na: 1\n...\n",
     b"# only a comment\n",
     b"",
+    b"a: " + b"1" * 5000 + b"\nb: -" + b"2" * 4301 + b"\n",  # too long to read as a number
 ]
 UNUSUAL = [
     b"base: &b {x: 1}\none: *b\n",
@@ -144,6 +145,8 @@ UNUSUAL = [
     b"a: [1, 2\n",
     b"a: =\n",
     b"? [a, b]\n: 1\n",
+    b"a: 2001-13-45\n",  # date-shaped, but no date: text
+    b"a: !!python/object:x {b: 1}\nc: !!set {d}\ne: !local [f]\n",
 ]
 
 
@@ -209,3 +212,85 @@ def test_fast_reader_agrees_with_pyyaml_on_generated_documents(data: object, flo
     assert doc.diagnostics == []
     assert repr(doc.data) == repr(expected)
     assert repr(doc.data) == repr(full_read(text).data)
+
+
+def test_every_non_standard_tag_is_refused_at_its_line_whatever_it_tags() -> None:
+    text = (
+        b"a: !!python/object:os.system {b: 1}\n"
+        b"c: !!python/tuple [1]\n"
+        b"d: !!python/name:os.system x\n"
+        b"e: !!set {f}\n"
+        b"!!python/str g: 1\n"
+        b"h: !!str {i: 1}\n"
+        b"j: !!str 1.0\n"  # a standard tag that fits its value: fine
+    )
+    doc = load_yaml(text, "f.yaml")
+    assert codes(doc) == [("yaml-syntax", n) for n in (1, 2, 3, 4, 5, 6)]
+    assert doc.diagnostics[0].message == (
+        "the tag !!python/object:os.system is not allowed: a gallery file holds plain YAML values "
+        "(strings, numbers, true/false, lists, mappings); remove !!python/object:os.system from "
+        "a mapping"
+    )
+    assert doc.data["a"] == {"b": 1} and doc.data["j"] == "1.0"
+
+
+def test_dates_binary_and_huge_integers_are_kept_for_the_schema_to_refuse() -> None:
+    import datetime
+
+    from gallery_sync.config.yamlload import HugeNumber
+
+    doc = load_yaml(b"a: 2001-12-14\nb: !!binary aGk=\nc: " + b"9" * 4400 + b"\n", "f.yaml")
+    assert doc.diagnostics == []
+    assert doc.data["a"] == datetime.date(2001, 12, 14)
+    assert doc.data["b"] == b"hi"
+    assert doc.data["c"] == HugeNumber("9" * 4400)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        (
+            b"a:\n  title: Sentiment: Chinese\n",
+            2,
+            "mapping values are not allowed here — a value containing ': ' must be quoted: "
+            'title: "Sentiment: Chinese"',
+        ),
+        (
+            b"a:\n\tb: 1\n",
+            2,
+            "found character that cannot start any token — a tab indents this line; YAML indents "
+            "with spaces only — replace the tab with spaces",
+        ),
+        (
+            b"a:\n  b 1\n  c: 2\n",
+            2,
+            "mapping values are not allowed here — line 2 'b 1' is not a 'key: value' — a key "
+            "needs ': ' after it (or quote the whole line if it is text)",
+        ),
+        (
+            b"a:\n  b: 1\n  c\n",
+            3,
+            "could not find expected ':' — 'c' is not a 'key: value' — a key needs ': ' after it "
+            "(a list item starts with '- ')",
+        ),
+        (
+            b"a:\n  b: 'x\n",
+            2,
+            "found unexpected end of stream — the quote ' opened here is never closed — end the "
+            "value with ' on this line (inside double quotes write \\\" for a quote; inside "
+            "single quotes write '')",
+        ),
+    ],
+)
+def test_syntax_error_hints(text: bytes, line: int, message: str) -> None:
+    [d] = load_yaml(text, "f.yaml").diagnostics
+    assert (d.code, d.place, d.message) == (
+        "yaml-syntax",
+        Place("f.yaml", line, d.place.column if d.place else 0),
+        "not valid YAML: " + message,
+    )
+
+
+def test_utf16_is_refused_and_a_utf8_bom_is_read() -> None:
+    assert codes(load_yaml("a: 1\n".encode("utf-16"), "f.yaml")) == [("yaml-syntax", 1)]
+    assert load_yaml(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}

@@ -124,7 +124,9 @@ def load_config(paths: list[str]) -> Config:
         if config.first_doc is None:
             config.first_doc = doc
             config.publisher = _get(doc.data, "publisher", "account")
-            agreements = _get(doc.data, "publisher", "accepted_agreements") or []
+            agreements = _get(doc.data, "publisher", "accepted_agreements")
+            if not isinstance(agreements, list):  # the schema check says what it should be
+                agreements = []
             config.accepted_agreements = frozenset(a for a in agreements if isinstance(a, str))
         else:
             config.diagnostics += _check_agreement(config.first_doc, doc)
