@@ -158,12 +158,13 @@ def test_description_file_that_is_not_utf8_is_refused_at_its_key(tmp_path: Path)
 # Patterns mean what the schema means (ECMA-262: `$` is the end of the text) in both validators.
 
 
-def _patterns(part: object) -> list[str]:
+def _strings_of(part: object, key: str) -> list[str]:
+    """Every string value of `key` anywhere in a schema."""
     if isinstance(part, dict):
-        found = [part["pattern"]] if isinstance(part.get("pattern"), str) else []
-        return found + [p for v in part.values() for p in _patterns(v)]
+        own = [part[key]] if isinstance(part.get(key), str) else []
+        return own + [s for v in part.values() for s in _strings_of(v, key)]
     if isinstance(part, list):
-        return [p for v in part for p in _patterns(v)]
+        return [s for v in part for s in _strings_of(v, key)]
     return []
 
 
@@ -180,7 +181,7 @@ def test_every_schema_pattern_refuses_a_trailing_newline_in_both_validators() ->
         "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "flowers-resnet50",
         "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$": "alice@example.com",
     }
-    assert set(_patterns(schema())) == set(samples)
+    assert set(_strings_of(schema(), "pattern")) == set(samples)
     for pattern, good in samples.items():
         compiled = jsonschema_rs.validator_for({"type": "string", "pattern": pattern})
         for text, ok in ((good, True), (good + "\n", False), ("\n" + good, False)):
@@ -261,20 +262,11 @@ def test_accepted_agreements_of_the_wrong_type_is_a_schema_error(tmp_path: Path)
 # The schema as an editor shows it: allowed values in every description, no SPEC references.
 
 
-def _descriptions(part: object) -> list[str]:
-    if isinstance(part, dict):
-        own = [part["description"]] if isinstance(part.get("description"), str) else []
-        return own + [d for v in part.values() for d in _descriptions(v)]
-    if isinstance(part, list):
-        return [d for v in part for d in _descriptions(v)]
-    return []
-
-
 def test_schema_descriptions_name_allowed_values_and_no_spec() -> None:
     from gallery_sync.config.schema import schema
     from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
 
-    texts = _descriptions(schema())
+    texts = _strings_of(schema(), "description")
     assert not [t for t in texts if "SPEC" in t]
     assert "docs/reference.md" in schema()["description"]
     categories = schema()["$defs"]["asset"]["properties"]["categories"]["description"]
