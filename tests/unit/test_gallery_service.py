@@ -212,10 +212,10 @@ def test_a_batch_applies_the_good_writes_and_refuses_the_bad_alone(gallery: Loca
     bad = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "img"}}}
     [outcomes] = gallery.write_assets(
         [
-            request(Operation(OpKind.CREATE, value=ASSET), asset="a"),
-            request(Operation(OpKind.CREATE, value=bad), asset="b"),
-            request(Operation(OpKind.CREATE, value=ASSET), asset="c", revision=3),
-            request(Operation(OpKind.CREATE, value=ASSET), asset="d"),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="aaa"),
+            request(Operation(OpKind.CREATE, value=bad), asset="bbb"),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="ccc", revision=3),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="ddd"),
         ]
     )
     assert [o if isinstance(o, int) else o.code for o in outcomes] == [
@@ -224,9 +224,9 @@ def test_a_batch_applies_the_good_writes_and_refuses_the_bad_alone(gallery: Loca
         "conflict",
         1,
     ]
-    assert sorted(gallery.read_state().assets) == ["a", "d"]
+    assert sorted(gallery.read_state().assets) == ["aaa", "ddd"]
     audited = {(e.asset, e.change["kind"]) for e in gallery.history()}
-    assert audited == {("a", "create"), ("b", "refused"), ("d", "create")}
+    assert audited == {("aaa", "create"), ("bbb", "refused"), ("ddd", "create")}
 
 
 def test_the_same_asset_twice_goes_in_two_batches_in_order(gallery: LocalGallery) -> None:
@@ -256,18 +256,18 @@ def test_a_store_error_fails_that_write_only_and_keeps_nothing_of_it(
     gallery: LocalGallery,
 ) -> None:
     gallery.db.execute(
-        "CREATE TRIGGER no_b BEFORE INSERT ON versions WHEN NEW.asset_id = 'b' "
+        "CREATE TRIGGER no_b BEFORE INSERT ON versions WHEN NEW.asset_id = 'bbb' "
         "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
     )
     [outcomes] = gallery.write_assets(
-        [request(Operation(OpKind.CREATE, value=ASSET), asset=a) for a in "abc"]
+        [request(Operation(OpKind.CREATE, value=ASSET), asset=a) for a in ("aaa", "bbb", "ccc")]
     )
     assert outcomes[0] == 1 and outcomes[2] == 1
     refusal = outcomes[1]
     assert isinstance(refusal, GalleryRefusal) and refusal.code == "gallery-error"
     assert "disk says no" in str(refusal)
-    assert sorted(gallery.read_state().assets) == ["a", "c"]
-    assert [e.asset for e in gallery.history()] == ["c", "a"]
+    assert sorted(gallery.read_state().assets) == ["aaa", "ccc"]
+    assert [e.asset for e in gallery.history()] == ["ccc", "aaa"]
 
 
 def test_catalog_reads_applications_only_as_needed(gallery: LocalGallery) -> None:
