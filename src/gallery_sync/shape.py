@@ -138,16 +138,8 @@ def check_asset(asset: Asset) -> list[Diagnostic]:
 
 
 def _asset_problems(s: Shape, a: Asset) -> Iterator[tuple[str | None, str]]:
-    checks: list[tuple[Text, object]] = [
-        (s.asset_id, a.id),
-        (s.account, a.publisher),
-        (s.title, a.title),
-        (s.description, a.description),
-    ]
-    for rule, value in checks:
-        problem = rule.problem(value)
-        if problem:
-            yield None, problem
+    texts = ((s.asset_id, a.id), (s.account, a.publisher), (s.title, a.title))
+    yield from ((None, p) for p in _texts((*texts, (s.description, a.description))))
     if a.cover is not None and not (isinstance(a.cover, str) and SHA256.fullmatch(a.cover)):
         yield None, f"cover {quoted(a.cover)} is not the sha256 of an image (64 hex digits)"
     yield from ((None, p) for p in _categories(s, a.categories))
@@ -168,6 +160,13 @@ def _asset_problems(s: Shape, a: Asset) -> Iterator[tuple[str | None, str]]:
             yield number, f"version {quoted(v.version)} is listed twice"
         seen.add(v.version)
         yield from ((number, p) for p in _version(s, v))
+
+
+def _texts(checks: tuple[tuple[Text, object], ...]) -> Iterator[str]:
+    for rule, value in checks:
+        problem = rule.problem(value)
+        if problem:
+            yield problem
 
 
 def _categories(s: Shape, categories: object) -> Iterator[str]:
@@ -217,16 +216,14 @@ def _duration(s: Shape, limit: object) -> Iterator[str]:
 
 
 def _version(s: Shape, v: Version) -> Iterator[str]:
-    checks: list[tuple[Text, object]] = [
-        (s.version, v.version),
-        (s.region, v.region),
-        (s.application, v.ai_application),
-        (s.version_description, v.description),
-    ]
-    for rule, value in checks:
-        problem = rule.problem(value)
-        if problem:
-            yield problem
+    yield from _texts(
+        (
+            (s.version, v.version),
+            (s.region, v.region),
+            (s.application, v.ai_application),
+            (s.version_description, v.description),
+        )
+    )
     if not isinstance(v.status, Status) or v.status.value not in s.statuses:
         yield f"status {quoted(v.status)} is not one of {', '.join(sorted(s.statuses))}"
 

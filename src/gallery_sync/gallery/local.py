@@ -547,11 +547,15 @@ def _no_gallery(path: Path, *, empty: bool = False) -> str:
     )
 
 
-def _inspect(db: sqlite3.Connection, path: Path) -> bool:
+class _Refused(Exception):
+    """Why a file cannot be opened as a gallery (it was left untouched)."""
+
+
+def _inspect(db: sqlite3.Connection) -> bool:
     """True for an empty database (a gallery may be created in it); None of its bytes change.
 
-    Refuses (GalleryUnavailable) a file that is not SQLite, a database of someone else's
-    (tables, but not a gallery's meta) and a gallery of a newer format than this version's.
+    Refuses (_Refused) a file that is not SQLite, a database of someone else's (tables, but
+    not a gallery's meta) and a gallery of a newer format than this version's.
     """
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -561,21 +565,21 @@ def _inspect(db: sqlite3.Connection, path: Path) -> bool:
         if "meta" in tables:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     except sqlite3.DatabaseError as exc:
-        raise GalleryUnavailable(f"{path} is not a gallery: {exc}") from exc
+        raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
     if row is None:
-        raise GalleryUnavailable(
-            f"{path} is not a gallery: it is an SQLite database with tables of its own "
-            f"({', '.join(sorted(tables)[:5])}{', ...' if len(tables) > 5 else ''}); "
-            "it was left untouched. Pass --gallery with the path of a gallery file"
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise _Refused(
+            f"it is an SQLite database with tables of its own ({shown}), not a gallery; it was "
+            "left untouched. Pass --gallery with the URL of a gallery"
         )
     found = str(row[0])
     if not found.isdigit():
-        raise GalleryUnavailable(f"gallery {path} is damaged: its schema_version is {found!r}")
+        raise _Refused(f"it is damaged: its schema_version is {found[:40]!r}")
     if int(found) > int(SCHEMA_VERSION):
-        raise GalleryUnavailable(
-            f"gallery {path} is of a newer format (schema version {found}) than this "
-            f"gallery-sync understands ({SCHEMA_VERSION}); it was left untouched. Upgrade "
-            "gallery-sync to use it"
+        raise _Refused(
+            f"it is of a newer format (schema version {found}) than this gallery-sync "
+            f"understands ({SCHEMA_VERSION}); it was left untouched. Upgrade gallery-sync to "
+            "use it"
         )
     return False
 
@@ -615,7 +619,7 @@ class LocalGallery:
                 path.parent.mkdir(exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             try:
-                new = _inspect(db, path.resolve())
+                new = _inspect(db)
                 if new and not create:
                     raise GalleryUnavailable(_no_gallery(path, empty=True))
                 db.execute("PRAGMA journal_mode = WAL")
@@ -629,7 +633,7 @@ class LocalGallery:
             except BaseException:
                 db.close()
                 raise
-        except (sqlite3.DatabaseError, StoreError) as exc:
+        except (sqlite3.DatabaseError, StoreError, _Refused) as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc}") from exc
         except OSError as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
