@@ -331,6 +331,17 @@ def _open_for_reading(gallery: str | None, config: str | None) -> Any:
     return open_gallery(gallery, root=config_root((config,) if config else ()))
 
 
+def _text_or_json(json_help: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=f"text for people; json: {json_help}.",
+    )
+
+
 def _json_text(value: Any) -> str:
     """JSON for a terminal: non-ASCII text kept, but every character that could act on a
     terminal (C1 controls, bidi overrides, ...) written as a \\u escape: the same JSON value."""
@@ -346,14 +357,7 @@ def _json_text(value: Any) -> str:
 @gallery_option
 @_root_option
 @click.argument("asset_id", required=False)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people; json: {id: asset} for scripts.",
-)
+@_text_or_json("{id: asset} for scripts")
 @_exits
 def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the gallery's current state (one asset with ID)."""
@@ -381,14 +385,8 @@ def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str
 @gallery_option
 @_root_option
 @click.argument("asset_id", required=False)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="text for people; json: a list of entries (id, time, account, asset, change, "
-    "plan_hash, message), newest first.",
+@_text_or_json(
+    "a list of entries (id, time, account, asset, change, plan_hash, message), newest first"
 )
 @_exits
 def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:

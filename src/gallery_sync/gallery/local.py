@@ -102,6 +102,7 @@ class _Tx:
         self.db = db
         self.cache = cache
         self.savepoints = 0
+        self.lost: StoreError | None = None  # set once SQLite has rolled the transaction back
 
     def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]:
         return _read_assets(self.db, asset_ids)
@@ -117,19 +118,40 @@ class _Tx:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        if self.lost is not None:
+            raise self.lost
         self.savepoints += 1
         name = f"write_{self.savepoints}"
         try:
             self.db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise self.failure(exc) from exc
+        try:
+            yield
+        except BaseException as exc:
+            if not self.db.in_transaction:  # SQLite rolled it all back (disk full, I/O error)
+                if self.lost is None:
+                    self.lost = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                raise
             try:
-                yield
-            except BaseException:
                 self.db.execute(f"ROLLBACK TO {name}")
                 self.db.execute(f"RELEASE {name}")
-                raise
+            except sqlite3.Error as undo:
+                raise self.failure(undo) from exc
+            raise
+        try:
             self.db.execute(f"RELEASE {name}")
         except sqlite3.Error as exc:
-            raise store_error(exc, self.db) from exc
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: sqlite3.Error) -> StoreError:
+        """The StoreError for `exc`. If SQLite rolled the whole transaction back, as it does on
+        a full disk or an I/O error, nothing more may be written in it: a savepoint outside a
+        transaction would begin and commit one of its own, outside the write lock's care."""
+        error = store_error(exc, self.db)
+        if not self.db.in_transaction and self.lost is None:
+            self.lost = error
+        return error
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
         stamp = now()
@@ -183,7 +205,7 @@ class _Tx:
             db.executemany(_SAVE_VERSIONS, versions)
             db.executemany(_SAVE_AUDIT, rows)
         except sqlite3.Error as exc:
-            raise store_error(exc, self.db) from exc
+            raise self.failure(exc) from exc
 
     def catalog(self) -> Catalog:
         # Read once per catalog version: a write checks against the catalog, and reading tens
@@ -520,7 +542,7 @@ _STORE_FAILURES = (
     ),
     ("readonly", "the gallery is read-only here; check the permissions of {path} and its folder"),
     ("disk is full", "the disk holding the gallery {path} is full"),
-    ("disk I/O", "the gallery {path} could not be written (disk I/O error)"),
+    ("disk I/O", "the gallery {path} could not be written (a full disk, a file size limit)"),
 )
 
 
@@ -564,6 +586,11 @@ def _inspect(db: sqlite3.Connection) -> bool:
         row = None
         if "meta" in tables:
             row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as exc:  # not a verdict on the file: it could not be read
+        raise _Refused(
+            f"{exc}; check that the file and its folder are readable and writable (SQLite "
+            "writes beside a gallery even to read it)"
+        ) from exc
     except sqlite3.DatabaseError as exc:
         raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
     if row is None:
