@@ -49,7 +49,8 @@ def gallery_option(f: F) -> F:
         "--gallery",
         envvar="GALLERY_URL",
         show_envvar=True,
-        help="Gallery URL: sqlite:///PATH (default sqlite:///.gallery/gallery.db).",
+        help="Gallery URL: sqlite:///PATH (default: .gallery/gallery.db at the config's root). "
+        "Empty (also GALLERY_URL='') is an error, never the default.",
     )(f)
 
 
@@ -317,23 +318,61 @@ def _git_commit(config_path: Path) -> str:
     return f"git {found.stdout.strip()}" if found.returncode == 0 else ""
 
 
+def _root_option(f: F) -> F:
+    return click.option(
+        "-f",
+        "--file",
+        "config",
+        type=click.Path(),
+        help="A config file or directory: use the embedded gallery at its root "
+        "(default: the current directory's).",
+    )(f)
+
+
+def _open_for_reading(gallery: str | None, config: str | None) -> Any:
+    """The gallery a read-only command reads; never created (none: an error saying how)."""
+    from gallery_sync.gallery import open_gallery
+
+    return open_gallery(gallery, root=config_root((config,) if config else ()))
+
+
+def _text_or_json(json_help: str) -> Callable[[F], F]:
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        show_default=True,
+        help=f"text for people; json: {json_help}.",
+    )
+
+
+def _json_text(value: Any) -> str:
+    """JSON for a terminal: non-ASCII text kept, but every character that could act on a
+    terminal (C1 controls, bidi overrides, ...) written as a \\u escape: the same JSON value."""
+    import json
+    import re
+
+    text = json.dumps(value, indent=2, ensure_ascii=False)
+    unsafe = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+    return unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
+
+
 @cli.command()
 @gallery_option
+@_root_option
 @click.argument("asset_id", required=False)
-@click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
-)
+@_text_or_json("{id: asset} for scripts")
 @_exits
-def show(gallery: str | None, asset_id: str | None, fmt: str) -> int:
+def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the gallery's current state (one asset with ID)."""
-    from gallery_sync.gallery import open_gallery
+    from gallery_sync.render.escape import terminal_line
     from gallery_sync.render.text import render_state
 
-    state = open_gallery(gallery).read_state()
-    assets = dict(state.assets)
+    assets = dict(_open_for_reading(gallery, config).read_state().assets)
     if asset_id is not None:
         if asset_id not in assets:
-            echo(f"error: no asset {asset_id!r} in the gallery\n", err=True)
+            echo(f"error: no asset {terminal_line(repr(asset_id))} in the gallery\n", err=True)
             return EXIT_ERROR
         assets = {asset_id: assets[asset_id]}
     if fmt == "json":
@@ -341,9 +380,7 @@ def show(gallery: str | None, asset_id: str | None, fmt: str) -> int:
             k: {"publisher": a.publisher, "revision": a.revision, **a.to_json()}
             for k, a in sorted(assets.items())
         }
-        import json
-
-        echo(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
+        echo(_json_text(body))
     else:
         echo(render_state(assets))
     return EXIT_OK
@@ -351,19 +388,33 @@ def show(gallery: str | None, asset_id: str | None, fmt: str) -> int:
 
 @cli.command()
 @gallery_option
+@_root_option
 @click.argument("asset_id", required=False)
+@_text_or_json(
+    "a list of entries (id, time, account, asset, change, plan_hash, message), newest first"
+)
 @_exits
-def history(gallery: str | None, asset_id: str | None) -> int:
+def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the audit log, newest first (of one asset with ID)."""
-    from gallery_sync.gallery import open_gallery
+    from gallery_sync.render.escape import terminal_line
     from gallery_sync.render.text import render_history
 
-    echo(render_history(open_gallery(gallery).history(asset_id)))
+    opened = _open_for_reading(gallery, config)
+    entries = opened.history(asset_id)
+    if asset_id is not None and not entries and asset_id not in opened.read_state().assets:
+        echo(f"error: no asset {terminal_line(repr(asset_id))} in the gallery\n", err=True)
+        return EXIT_ERROR
+    if fmt == "json":
+        fields = ("id", "time", "account", "asset", "change", "plan_hash", "message")
+        echo(_json_text([{k: getattr(e, k) for k in fields} for e in entries]))
+    else:
+        echo(render_history(entries))
     return EXIT_OK
 
 
 @cli.command("import")
 @gallery_option
+@click.argument("asset_ids", nargs=-1, metavar="[ID]...")
 @click.option("--account", help="Whose assets (default: the only publisher in the gallery).")
 @click.option(
     "-o",
@@ -371,31 +422,57 @@ def history(gallery: str | None, asset_id: str | None) -> int:
     default="gallery.yaml",
     show_default=True,
     type=click.Path(dir_okay=False),
-    help="Where to write the config ('-' for standard output); side files go next to it.",
+    help="Where to write the config ('-' for standard output). Beside another config file, "
+    "it takes that file's publisher and defaults, so the folder plans as one config.",
+)
+@click.option(
+    "--files-dir",
+    default=".",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Folder for covers/ and docs/ (long descriptions), relative to the output file's "
+    "folder (to the current directory with -o -, where the YAML is to be saved).",
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files with other content.")
+@_root_option
 @_exits
-def import_(gallery: str | None, account: str | None, output: str, force: bool) -> int:
-    """Write the gallery's assets as a gallery.yaml that plans to no changes."""
-    from gallery_sync.gallery import open_gallery
-    from gallery_sync.importer import build_import, pick_account, write_import
-
-    opened = open_gallery(gallery)
-    assets = dict(opened.read_state().assets)
-    who = pick_account(assets, account)
-    cover = getattr(opened, "cover", lambda sha: None)
-    imported = build_import(assets, opened.catalog(), who, cover)
-    if output == "-":
-        if imported.files:
-            raise UsageError(
-                "these assets have covers or long descriptions that go to files; "
-                "pass -o PATH instead of -o -"
-            )
-        echo(imported.text)
-        return EXIT_OK
+def import_(
+    gallery: str | None,
+    asset_ids: tuple[str, ...],
+    account: str | None,
+    output: str,
+    files_dir: str,
+    force: bool,
+    config: str | None,
+) -> int:
+    """Write the gallery's assets (only IDs, if given) as a config that plans to no changes."""
     from pathlib import Path
 
-    written = write_import(imported, Path(output), force=force)
+    from gallery_sync.importer import build_import, find_neighbour, pick_account, write_import
+
+    opened = _open_for_reading(gallery, config)
+    assets = dict(opened.read_state().assets)
+    target = None if output == "-" else Path(output)
+    root = target.parent if target is not None else Path(".")
+    # Standard output sits beside nothing: only a file written next to a config joins it.
+    neighbour = find_neighbour(root, target) if target is not None else None
+    who = pick_account(assets, account, neighbour)
+    cover = getattr(opened, "cover", lambda sha: None)
+    imported = build_import(
+        assets,
+        opened.catalog(),
+        who,
+        cover,
+        ids=frozenset(asset_ids),
+        neighbour=neighbour,
+        files_dir=files_dir,
+    )
+    written = write_import(imported, target, root, force=force)
+    if target is None:
+        echo(imported.text)
+        if written:
+            echo(f"Wrote {len(written)} side files under {files_dir}\n", err=True)
+        return EXIT_OK
     echo(f"Imported {imported.assets} assets of {who} into {written[0]}")
     echo(f" (and {len(written) - 1} files)\n" if len(written) > 1 else "\n")
     return EXIT_OK
@@ -421,41 +498,67 @@ def apps() -> None:
 @click.option("--region", required=True, help="Region of the application, e.g. cn-north-4.")
 @click.option("--image", help="Container image reference: marks a container-image application.")
 @gallery_option
-def apps_add(name: str, region: str, image: str | None, gallery: str | None) -> None:
+@_root_option
+def apps_add(
+    name: str, region: str, image: str | None, gallery: str | None, config: str | None
+) -> None:
     """Register AI application NAME in REGION."""
     from gallery_sync.gallery import open_gallery
     from gallery_sync.model import Application
+    from gallery_sync.shape import check_application
 
-    outcome = open_gallery(gallery, create=True).add_application(Application(name, region, image))
+    problems = check_application(name, region, image)
+    if problems:  # checked before a gallery is created for it
+        raise UsageError("; ".join(problems))
+    root = config_root((config,) if config else ())
+    opened = open_gallery(gallery, root=root, create=True)
+    outcome = opened.add_application(Application(name, region, image))
     echo(f"{outcome}: {region}/{name}" + (f" (image {image})" if image else "") + "\n")
 
 
 @apps.command("list")
 @gallery_option
-def apps_list(gallery: str | None) -> None:
+@_root_option
+def apps_list(gallery: str | None, config: str | None) -> None:
     """List the registered AI applications."""
-    from gallery_sync.gallery import open_gallery
+    from gallery_sync.render.escape import terminal_line
 
-    catalog = open_gallery(gallery).catalog()
+    catalog = _open_for_reading(gallery, config).catalog()
     for (region, name), app in sorted(catalog.applications.items()):
-        echo(f"{region}\t{name}" + (f"\t{app.image}" if app.image else "") + "\n")
+        line = f"{region}\t{name}" + (f"\t{app.image}" if app.image else "")
+        echo("\t".join(terminal_line(part) for part in line.split("\t")) + "\n")
 
 
 @apps.command("registries")
 @click.argument("patterns", nargs=-1)
+@click.option("--default", "reset", is_flag=True, help="Go back to the default registries.")
 @gallery_option
-def apps_registries(patterns: tuple[str, ...], gallery: str | None) -> None:
-    """Show, or set to PATTERNS, the registries container images may come from."""
+@_root_option
+def apps_registries(
+    patterns: tuple[str, ...], reset: bool, gallery: str | None, config: str | None
+) -> None:
+    """Show, or set to PATTERNS (fnmatch, e.g. swr.*.myhuaweicloud.com), the registries
+    container images may come from."""
     from gallery_sync.gallery import open_gallery
     from gallery_sync.gallery.local import LocalGallery
+    from gallery_sync.render.escape import terminal_line
+    from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
+    from gallery_sync.shape import check_registry_pattern
 
-    opened = open_gallery(gallery, create=bool(patterns))
-    if patterns:
+    if reset and patterns:
+        raise UsageError("give PATTERNS or --default, not both")
+    problems = [p for pattern in patterns for p in check_registry_pattern(pattern)]
+    if problems:
+        raise UsageError("; ".join(problems))
+    writes = bool(patterns) or reset
+    root = config_root((config,) if config else ())
+    opened = open_gallery(gallery, root=root, create=writes)
+    if writes:
         if not isinstance(opened, LocalGallery):
             raise UsageError("only the embedded gallery's registries are set from here")
-        opened.set_allowed_registries(list(patterns))
+        opened.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
     for pattern in opened.catalog().allowed_registries:
-        echo(pattern + "\n")
+        echo(terminal_line(pattern) + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -212,10 +212,10 @@ def test_a_batch_applies_the_good_writes_and_refuses_the_bad_alone(gallery: Loca
     bad = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "img"}}}
     [outcomes] = gallery.write_assets(
         [
-            request(Operation(OpKind.CREATE, value=ASSET), asset="a"),
-            request(Operation(OpKind.CREATE, value=bad), asset="b"),
-            request(Operation(OpKind.CREATE, value=ASSET), asset="c", revision=3),
-            request(Operation(OpKind.CREATE, value=ASSET), asset="d"),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="aaa"),
+            request(Operation(OpKind.CREATE, value=bad), asset="bbb"),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="ccc", revision=3),
+            request(Operation(OpKind.CREATE, value=ASSET), asset="ddd"),
         ]
     )
     assert [o if isinstance(o, int) else o.code for o in outcomes] == [
@@ -224,9 +224,9 @@ def test_a_batch_applies_the_good_writes_and_refuses_the_bad_alone(gallery: Loca
         "conflict",
         1,
     ]
-    assert sorted(gallery.read_state().assets) == ["a", "d"]
+    assert sorted(gallery.read_state().assets) == ["aaa", "ddd"]
     audited = {(e.asset, e.change["kind"]) for e in gallery.history()}
-    assert audited == {("a", "create"), ("b", "refused"), ("d", "create")}
+    assert audited == {("aaa", "create"), ("bbb", "refused"), ("ddd", "create")}
 
 
 def test_the_same_asset_twice_goes_in_two_batches_in_order(gallery: LocalGallery) -> None:
@@ -256,18 +256,18 @@ def test_a_store_error_fails_that_write_only_and_keeps_nothing_of_it(
     gallery: LocalGallery,
 ) -> None:
     gallery.db.execute(
-        "CREATE TRIGGER no_b BEFORE INSERT ON versions WHEN NEW.asset_id = 'b' "
+        "CREATE TRIGGER no_b BEFORE INSERT ON versions WHEN NEW.asset_id = 'bbb' "
         "BEGIN SELECT RAISE(ABORT, 'disk says no'); END"
     )
     [outcomes] = gallery.write_assets(
-        [request(Operation(OpKind.CREATE, value=ASSET), asset=a) for a in "abc"]
+        [request(Operation(OpKind.CREATE, value=ASSET), asset=a) for a in ("aaa", "bbb", "ccc")]
     )
     assert outcomes[0] == 1 and outcomes[2] == 1
     refusal = outcomes[1]
     assert isinstance(refusal, GalleryRefusal) and refusal.code == "gallery-error"
     assert "disk says no" in str(refusal)
-    assert sorted(gallery.read_state().assets) == ["a", "c"]
-    assert [e.asset for e in gallery.history()] == ["c", "a"]
+    assert sorted(gallery.read_state().assets) == ["aaa", "ccc"]
+    assert [e.asset for e in gallery.history()] == ["ccc", "aaa"]
 
 
 def test_catalog_reads_applications_only_as_needed(gallery: LocalGallery) -> None:
@@ -314,3 +314,241 @@ def test_only_a_writer_creates_a_gallery_and_never_a_mistyped_directory(tmp_path
     with pytest.raises(GalleryUnavailable, match="does not exist"):
         open_gallery(f"sqlite:///{tmp_path / 'nonexist' / 'dir' / 'g.db'}", create=True)
     assert list(tmp_path.iterdir()) == []
+
+
+# --- The write path refuses what the schema refuses, whoever the client is ----------------
+
+
+def file_bytes(g: LocalGallery) -> bytes:
+    """The database file and its WAL: what a refused write must leave as it was."""
+    path = Path(g.url.removeprefix("sqlite:///"))
+    wal = Path(f"{path}-wal")
+    return path.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+
+
+@pytest.mark.parametrize(
+    ("asset_id", "body", "expected"),
+    [
+        ("../../../pwned", ASSET, "asset id '../../../pwned' does not match"),
+        ("flowers\n", ASSET, "asset id 'flowers\\n' does not match"),
+        ("flowers", {**ASSET, "title": "t" * 5000}, "title is 5,000 characters; at most 100"),
+        (
+            "flowers",
+            {**ASSET, "versions": {"1.0.0": {**V1, "description": "n" * 2001}}},
+            "version description is 2,001 characters; at most 2,000",
+        ),
+        ("flowers", {**ASSET, "versions": {"1.0.0\n": V1}}, "version '1.0.0\\n' does not match"),
+        ("flowers", {**ASSET, "visibility": "everyone"}, "the gallery refuses the write: its"),
+        ("flowers", {**ASSET, "duration_limit": {"days": 0}}, "duration_limit days is 0"),
+        ("flowers", {**ASSET, "cover": "../x.png"}, "cover '../x.png' is not the sha256"),
+        ("flowers", {"visibility": "only_me"}, "the gallery refuses the write: its 'create'"),
+    ],
+)
+def test_a_write_out_of_shape_is_refused_with_schema_and_nothing_stored(
+    gallery: LocalGallery, asset_id: str, body: dict[str, object], expected: str
+) -> None:
+    before = file_bytes(gallery)
+    with pytest.raises(GalleryRefusal) as caught:
+        write(gallery, Operation(OpKind.CREATE, value=body), revision=None, asset=asset_id)
+    assert caught.value.code == "schema"
+    message = caught.value.diagnostics[0].message
+    assert expected in message, message
+    assert file_bytes(gallery) == before
+
+
+def test_an_update_out_of_shape_is_refused_and_the_asset_stays_at_its_revision(
+    gallery: LocalGallery,
+) -> None:
+    create(gallery)
+    for op in (
+        Operation(OpKind.UPDATE_FIELDS, value={"title": "x" * 101}),
+        Operation(OpKind.SET_VERSION_DESCRIPTION, "1.0.0", "n" * 2001),
+        Operation(OpKind.ADD_VERSION, "2.0.0\n", V1),
+        Operation(OpKind.ADD_VERSION, None, V1),
+        Operation(OpKind.SET_DURATION, value={"days": "9" * 5000}),
+        Operation(OpKind.SET_VISIBILITY, value={"specific_users": ["a b"]}),
+    ):
+        assert refused(gallery, op) == "schema", op
+    assert gallery.read_state().assets["flowers"].revision == 1
+
+
+# --- Files that are not (this version's) galleries are refused untouched --------------------
+
+
+def test_a_gallery_of_a_newer_format_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "g.db"
+    open_gallery(f"sqlite:///{path}", create=True).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    for create_it in (False, True):
+        with pytest.raises(GalleryUnavailable) as caught:
+            open_gallery(f"sqlite:///{path}", create=create_it)
+        assert str(caught.value) == (
+            f"cannot open the gallery at {path}: it is of a newer format (schema version 2) than "
+            "this gallery-sync understands (1); it was left untouched. Upgrade gallery-sync to "
+            "use it"
+        )
+    assert path.read_bytes() == before
+    assert not Path(f"{path}-wal").exists()
+
+
+def test_an_sqlite_database_of_someone_elses_gets_no_gallery_tables(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+    db.execute("INSERT INTO notes (text) VALUES ('keep me')")
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(GalleryUnavailable, match=r"tables of its own \(notes\), not a gallery"):
+        open_gallery(f"sqlite:///{path}", create=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.db"]
+
+
+@pytest.mark.parametrize("content", [b"this is not sqlite " * 100, bytes(range(256)) * 20])
+def test_a_file_that_is_not_sqlite_is_refused_untouched(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "g.db"
+    path.write_bytes(content)
+    with pytest.raises(GalleryUnavailable, match=r"it is not a gallery .*left untouched"):
+        open_gallery(f"sqlite:///{path}", create=True)
+    assert path.read_bytes() == content
+
+
+def test_an_empty_file_is_no_gallery_to_readers_and_becomes_one_for_writers(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "g.db"
+    path.touch()
+    with pytest.raises(GalleryUnavailable, match=r"the file .*g\.db is empty, not a gallery"):
+        open_gallery(f"sqlite:///{path}")
+    assert path.read_bytes() == b""
+    assert open_gallery(f"sqlite:///{path}", create=True).catalog().agreements == AGREED
+
+
+# --- A damaged gallery says which gallery and how ------------------------------------------
+
+
+DAMAGE = [
+    (
+        "UPDATE assets SET visibility = 'not json{'",
+        "assets.visibility of 'flowers' is not JSON",
+    ),
+    ("UPDATE assets SET status = 'bogus'", "assets.status of 'flowers' is 'bogus', not one of"),
+    (
+        "UPDATE assets SET visibility = '\"everyone\"'",
+        "assets.visibility of 'flowers' is not a valid value ('\"everyone\"': KeyError)",
+    ),
+    (
+        "ALTER TABLE assets RENAME TO old; CREATE TABLE assets AS SELECT * FROM old; "
+        "DROP TABLE old; UPDATE assets SET categories = NULL",
+        "assets.categories of 'flowers' is NULL",
+    ),
+    ("UPDATE versions SET status = 'x'", "versions.status of 'flowers' 1.0.0 is 'x', not one"),
+    ("UPDATE versions SET version = '1.x'", "versions.version of 'flowers' 1.x is '1.x', not"),
+    ("ALTER TABLE assets DROP COLUMN duration_limit", "table assets: no such column"),
+    ("DROP TABLE versions", "table versions: no such table: versions"),
+]
+
+
+@pytest.mark.parametrize(("sql", "how"), DAMAGE)
+def test_a_damaged_gallery_names_itself_and_the_damage(
+    gallery: LocalGallery, sql: str, how: str
+) -> None:
+    create(gallery)
+    gallery.db.execute("PRAGMA foreign_keys = OFF")
+    gallery.db.executescript(sql)
+    path = gallery.url.removeprefix("sqlite:///")
+    with pytest.raises(GalleryUnavailable) as caught:
+        gallery.read_state()
+    assert str(caught.value).startswith(f"gallery {path} is damaged: {how}"), str(caught.value)
+
+
+def test_damaged_audit_entries_and_catalog_name_the_damage(gallery: LocalGallery) -> None:
+    create(gallery)
+    path = gallery.url.removeprefix("sqlite:///")
+    gallery.db.execute("UPDATE audit SET change = 'oops' WHERE id = 1")
+    with pytest.raises(GalleryUnavailable) as caught:
+        gallery.history()
+    assert str(caught.value) == f"gallery {path} is damaged: audit.change of entry #1 is not JSON"
+    gallery.db.execute("UPDATE meta SET value = '[' WHERE key = 'allowed_registries'")
+    gallery.db.execute("UPDATE meta SET value = value + 1 WHERE key = 'catalog_version'")
+    with pytest.raises(GalleryUnavailable, match=f"gallery {path} is damaged: JSONDecodeError"):
+        gallery.catalog()
+    gallery.db.execute("UPDATE meta SET value = '[]' WHERE key = 'allowed_registries'")
+    gallery.db.execute("ALTER TABLE applications DROP COLUMN image")
+    with pytest.raises(GalleryUnavailable, match="is damaged: no such column: image"):
+        list(open_gallery(gallery.url).catalog().applications)
+
+
+# --- Store failures: what failed, nothing half-written -------------------------------------
+
+
+def test_a_full_disk_fails_the_write_and_keeps_nothing(gallery: LocalGallery) -> None:
+    create(gallery)
+    pages = gallery.db.execute("PRAGMA page_count").fetchone()[0]
+    gallery.db.execute(f"PRAGMA max_page_count = {pages}")
+    big = {**ASSET, "description": "d" * 40_000}
+    before = gallery.read_state()
+    [outcomes] = gallery.write_assets(
+        [
+            request(Operation(OpKind.CREATE, value=big), asset="tulips"),
+            request(Operation(OpKind.UPDATE_FIELDS, value={"title": "x" * 100}), revision=1),
+        ]
+    )
+    for outcome in outcomes:
+        assert isinstance(outcome, GalleryRefusal) and outcome.code == "gallery-error"
+        assert "database or disk is full: the disk holding the gallery" in str(outcome)
+    assert gallery.read_state() == before
+    assert [e.asset for e in gallery.history()] == ["flowers"]
+
+
+def test_a_locked_gallery_fails_after_the_timeout_naming_the_lock(
+    gallery: LocalGallery, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GALLERY_LOCK_TIMEOUT", "0.2")
+    other = open_gallery(gallery.url)
+    assert isinstance(other, LocalGallery)
+    holder = sqlite3.connect(gallery.url.removeprefix("sqlite:///"), isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        [[outcome]] = other.write_assets([request(Operation(OpKind.CREATE, value=ASSET))])
+    finally:
+        holder.execute("ROLLBACK")
+    assert isinstance(outcome, GalleryRefusal) and outcome.code == "gallery-error"
+    assert "database is locked: another process held the gallery's write lock for longer " in (
+        str(outcome)
+    )
+    assert "than 0.2 s (GALLERY_LOCK_TIMEOUT)" in str(outcome)
+    assert gallery.read_state().assets == {}
+
+
+@pytest.mark.parametrize("value", ["soon", "-1", "1e9", "nan"])
+def test_a_bad_lock_timeout_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("GALLERY_LOCK_TIMEOUT", value)
+    with pytest.raises(GalleryUnavailable, match=r"GALLERY_LOCK_TIMEOUT=.*expected a number"):
+        open_gallery(f"sqlite:///{tmp_path / 'g.db'}", create=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_the_store_refuses_applications_and_registries_no_catalog_could_hold(
+    gallery: LocalGallery,
+) -> None:
+    before = file_bytes(gallery)
+    for app in (
+        Application("bad name!/../x", "cn-north-4"),
+        Application("app", "not a region"),
+        Application("app", "cn-north-4", "img with space"),
+    ):
+        with pytest.raises(GalleryRefusal) as caught:
+            gallery.add_application(app)
+        assert caught.value.code == "schema"
+    for patterns in ([], [""], ["  "], ["ok.io", "a b"]):
+        with pytest.raises(GalleryRefusal):
+            gallery.set_allowed_registries(patterns)
+    assert file_bytes(gallery) == before

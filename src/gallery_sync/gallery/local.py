@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
@@ -12,8 +13,10 @@ from typing import Any
 
 import orjson
 
+from gallery_sync import shape
 from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
-from gallery_sync.errors import GalleryUnavailable, StoreError
+from gallery_sync.diagnostics import Diagnostic
+from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
 from gallery_sync.gallery import AuditEntry, WriteRequest
 from gallery_sync.gallery.service import (
     AuditRecord,
@@ -31,6 +34,7 @@ from gallery_sync.model import (
     Status,
     Version,
     Visibility,
+    version_key,
 )
 from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
 
@@ -98,6 +102,7 @@ class _Tx:
         self.db = db
         self.cache = cache
         self.savepoints = 0
+        self.lost: StoreError | None = None  # set once SQLite has rolled the transaction back
 
     def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]:
         return _read_assets(self.db, asset_ids)
@@ -113,19 +118,40 @@ class _Tx:
 
     @contextmanager
     def savepoint(self) -> Iterator[None]:
+        if self.lost is not None:
+            raise self.lost
         self.savepoints += 1
         name = f"write_{self.savepoints}"
         try:
             self.db.execute(f"SAVEPOINT {name}")
+        except sqlite3.Error as exc:
+            raise self.failure(exc) from exc
+        try:
+            yield
+        except BaseException as exc:
+            if not self.db.in_transaction:  # SQLite rolled it all back (disk full, I/O error)
+                if self.lost is None:
+                    self.lost = exc if isinstance(exc, StoreError) else StoreError(str(exc))
+                raise
             try:
-                yield
-            except BaseException:
                 self.db.execute(f"ROLLBACK TO {name}")
                 self.db.execute(f"RELEASE {name}")
-                raise
+            except sqlite3.Error as undo:
+                raise self.failure(undo) from exc
+            raise
+        try:
             self.db.execute(f"RELEASE {name}")
         except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from exc
+            raise self.failure(exc) from exc
+
+    def failure(self, exc: sqlite3.Error) -> StoreError:
+        """The StoreError for `exc`. If SQLite rolled the whole transaction back, as it does on
+        a full disk or an I/O error, nothing more may be written in it: a savepoint outside a
+        transaction would begin and commit one of its own, outside the write lock's care."""
+        error = store_error(exc, self.db)
+        if not self.db.in_transaction and self.lost is None:
+            self.lost = error
+        return error
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
         stamp = now()
@@ -179,7 +205,7 @@ class _Tx:
             db.executemany(_SAVE_VERSIONS, versions)
             db.executemany(_SAVE_AUDIT, rows)
         except sqlite3.Error as exc:
-            raise StoreError(str(exc)) from exc
+            raise self.failure(exc) from exc
 
     def catalog(self) -> Catalog:
         # Read once per catalog version: a write checks against the catalog, and reading tens
@@ -227,7 +253,11 @@ class _Applications(Mapping[tuple[str, str], Application]):
     def _all(self) -> dict[tuple[str, str], Application | None]:
         if self._db is not None:
             query = "SELECT region, name, image FROM applications"
-            self._known = {(r, n): Application(n, r, i) for r, n, i in self._db.execute(query)}
+            try:
+                rows = self._db.execute(query).fetchall()
+            except sqlite3.Error as exc:
+                raise _read_failure(self._db, exc) from exc
+            self._known = {(r, n): Application(n, r, i) for r, n, i in rows}
             self._db = None
         return self._known
 
@@ -241,9 +271,12 @@ class _Applications(Mapping[tuple[str, str], Application]):
             return self._known
         if self._db is None or len(self._known) >= self.POINT_LOOKUPS:
             return self._all
-        row = self._db.execute(
-            "SELECT image FROM applications WHERE region = ? AND name = ?", key
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT image FROM applications WHERE region = ? AND name = ?", key
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise _read_failure(self._db, exc) from exc
         self._known[key] = Application(key[1], key[0], row[0]) if row else None
         return self._known
 
@@ -273,6 +306,15 @@ _DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
 
 
 def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
+    """Every asset (or `only` those); GalleryUnavailable naming the damage if one cannot be
+    read."""
+    try:
+        return _decode_assets(db, only)
+    except _READ_FAILURES as exc:
+        raise _read_failure(db, exc, lambda: _explain_assets(db, only)) from exc
+
+
+def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
     """Every asset (or `only` those), versions in version order: two flat queries, each stored
     JSON value decoded once per distinct text (visibility and duration limits repeat across
     thousands of assets)."""
@@ -316,6 +358,259 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
     return out
 
 
+# --- A damaged gallery: what a read raises, turned into one line saying what is wrong ---
+
+# What decoding a damaged row may raise: a missing table or column, text that is not JSON, a
+# NULL where a value must be, an unknown status or visibility.
+_READ_FAILURES = (sqlite3.Error, ValueError, KeyError, TypeError, AttributeError, IndexError)
+
+
+class _Bad(Exception):
+    """One stored value that cannot be what its column holds; the message says how."""
+
+
+def _db_path(db: sqlite3.Connection) -> str:
+    try:
+        return str(db.execute("PRAGMA database_list").fetchone()[2])
+    except (sqlite3.Error, TypeError, IndexError):
+        return "(unknown file)"
+
+
+def _read_failure(
+    db: sqlite3.Connection, exc: BaseException, explain: Callable[[], str | None] = lambda: None
+) -> GalleryUnavailable:
+    """The error a failed read stops the command with: a lock or a permission is said as such;
+    anything else means the file is damaged, and says where (explain() finds the first bad
+    value) or what SQLite said."""
+    path = _db_path(db)
+    text = str(exc)
+    if isinstance(exc, sqlite3.OperationalError) and any(
+        word in text for word in ("locked", "unable to open", "readonly", "disk I/O")
+    ):
+        return GalleryUnavailable(f"cannot read the gallery {path}: {text}")
+    try:
+        detail = explain()
+    except Exception:  # explaining is best effort: the first error is still reported
+        detail = None
+    if detail is None:
+        plain = isinstance(exc, (sqlite3.Error, _Bad))
+        detail = text if plain else f"{type(exc).__name__}: {text}"
+    return GalleryUnavailable(f"gallery {path} is damaged: {detail}")
+
+
+def _text(value: object) -> str:
+    if value is None:
+        raise _Bad("NULL")
+    if not isinstance(value, str):
+        raise _Bad(f"not text but {type(value).__name__}")
+    return value
+
+
+def _optional_text(value: object) -> object:
+    return None if value is None else _text(value)
+
+
+def _integer(value: object) -> object:
+    if not isinstance(value, int):
+        raise _Bad("NULL" if value is None else f"not a whole number but {value!r}")
+    return value
+
+
+def _json(decode: Callable[[Any], Any]) -> Callable[[object], object]:
+    def check(value: object) -> object:
+        text = _text(value)
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise _Bad("not JSON") from None
+        try:
+            return decode(data)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise _Bad(f"not a valid value ({text[:40]!r}: {type(exc).__name__})") from None
+
+    return check
+
+
+def _status(value: object) -> object:
+    text = _text(value)
+    if text not in _STATUSES:
+        raise _Bad(f"{text[:40]!r}, not one of {', '.join(_STATUSES)}")
+    return text
+
+
+def _version_number(value: object) -> object:
+    text = _text(value)
+    try:
+        version_key(text)
+    except ValueError:
+        raise _Bad(f"{text[:40]!r}, not x.x.x") from None
+    return text
+
+
+_STATUSES = tuple(s.value for s in Status)
+_ASSET_COLUMNS: tuple[tuple[str, Callable[[object], object]], ...] = (
+    ("id", _text),
+    ("publisher", _text),
+    ("title", _text),
+    ("cover", _optional_text),
+    ("description", _text),
+    ("categories", _json(lambda data: [_text(c) for c in data])),
+    ("visibility", _json(Visibility.from_json)),
+    ("duration_limit", _json(DurationLimit.from_json)),
+    ("status", _status),
+    ("revision", _integer),
+)
+_VERSION_COLUMNS: tuple[tuple[str, Callable[[object], object]], ...] = (
+    ("asset_id", _text),
+    ("version", _version_number),
+    ("region", _text),
+    ("ai_application", _text),
+    ("description", _text),
+    ("status", _status),
+)
+
+
+def _change(row: tuple[Any, ...]) -> dict[str, Any]:
+    """An audit entry's change, or _Bad naming the entry."""
+    for column, value in zip(("time", "account", "asset"), row[1:4], strict=True):
+        try:
+            _text(value)
+        except _Bad as bad:
+            raise _Bad(f"audit.{column} of entry #{row[0]} is {bad}") from None
+    try:
+        change = json.loads(_text(row[4]))
+    except (_Bad, ValueError):
+        raise _Bad(f"audit.change of entry #{row[0]} is not JSON") from None
+    if not isinstance(change, dict):
+        raise _Bad(f"audit.change of entry #{row[0]} is not a JSON object")
+    return change
+
+
+def _first_bad(
+    db: sqlite3.Connection,
+    table: str,
+    columns: tuple[tuple[str, Callable[[object], object]], ...],
+    name: Callable[[tuple[Any, ...]], str],
+) -> str | None:
+    """`table.column of NAME is HOW` for the first stored value its column cannot hold."""
+    query = f"SELECT {', '.join(c for c, _ in columns)} FROM {table}"
+    try:
+        rows = db.execute(query).fetchall()
+    except sqlite3.Error as exc:
+        return f"table {table}: {exc}"
+    for row in rows:
+        for (column, check), value in zip(columns, row, strict=True):
+            try:
+                check(value)
+            except _Bad as bad:
+                return f"{table}.{column} of {name(row)} is {bad}"
+    return None
+
+
+def _explain_assets(db: sqlite3.Connection, only: Collection[str] | None) -> str | None:
+    return _first_bad(db, "versions", _VERSION_COLUMNS, lambda r: f"{r[0]!r} {r[1]}") or (
+        _first_bad(db, "assets", _ASSET_COLUMNS, lambda r: repr(r[0]))
+    )
+
+
+LOCK_TIMEOUT_VARIABLE = "GALLERY_LOCK_TIMEOUT"
+DEFAULT_LOCK_TIMEOUT = 30.0  # seconds a write waits for another writer's lock
+
+
+def lock_timeout() -> float:
+    """How long a write waits for the gallery's write lock: GALLERY_LOCK_TIMEOUT seconds."""
+    raw = os.environ.get(LOCK_TIMEOUT_VARIABLE, "").strip()
+    if not raw:
+        return DEFAULT_LOCK_TIMEOUT
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 86400:
+        raise GalleryUnavailable(
+            f"{LOCK_TIMEOUT_VARIABLE}={raw!r}: expected a number of seconds from 0 to 86400"
+        )
+    return seconds
+
+
+# What a store failure means, by SQLite's words: said so that a person knows what to do.
+_STORE_FAILURES = (
+    (
+        "locked",
+        "another process held the gallery's write lock for longer than {timeout:g} s "
+        "(" + LOCK_TIMEOUT_VARIABLE + "); try again when it is done",
+    ),
+    ("readonly", "the gallery is read-only here; check the permissions of {path} and its folder"),
+    ("disk is full", "the disk holding the gallery {path} is full"),
+    ("disk I/O", "the gallery {path} could not be written (a full disk, a file size limit)"),
+)
+
+
+def store_error(exc: sqlite3.Error, db: sqlite3.Connection) -> StoreError:
+    """A store failure as one line: SQLite's words, what they mean, and which gallery."""
+    text = str(exc)
+    path = _db_path(db)
+    for word, meaning in _STORE_FAILURES:
+        if word in text:
+            return StoreError(f"{text}: {meaning.format(timeout=lock_timeout(), path=path)}")
+    return StoreError(f"{text} (gallery {path})")
+
+
+def _refuse_malformed(problems: list[str]) -> None:
+    if problems:
+        raise GalleryRefusal([Diagnostic.of("schema", p) for p in problems])
+
+
+def _no_gallery(path: Path, *, empty: bool = False) -> str:
+    what = f"the file {path} is empty, not a gallery" if empty else f"there is no gallery at {path}"
+    return (
+        f"{what}; `gallery-sync apply` (or `gallery-sync apps add`) creates the embedded "
+        "gallery, or pass --gallery URL"
+    )
+
+
+class _Refused(Exception):
+    """Why a file cannot be opened as a gallery (it was left untouched)."""
+
+
+def _inspect(db: sqlite3.Connection) -> bool:
+    """True for an empty database (a gallery may be created in it); None of its bytes change.
+
+    Refuses (_Refused) a file that is not SQLite, a database of someone else's (tables, but
+    not a gallery's meta) and a gallery of a newer format than this version's.
+    """
+    try:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if not tables:
+            return True
+        row = None
+        if "meta" in tables:
+            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    except sqlite3.OperationalError as exc:  # not a verdict on the file: it could not be read
+        raise _Refused(
+            f"{exc}; check that the file and its folder are readable and writable (SQLite "
+            "writes beside a gallery even to read it)"
+        ) from exc
+    except sqlite3.DatabaseError as exc:
+        raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
+    if row is None:
+        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
+        raise _Refused(
+            f"it is an SQLite database with tables of its own ({shown}), not a gallery; it was "
+            "left untouched. Pass --gallery with the URL of a gallery"
+        )
+    found = str(row[0])
+    if not found.isdigit():
+        raise _Refused(f"it is damaged: its schema_version is {found[:40]!r}")
+    if int(found) > int(SCHEMA_VERSION):
+        raise _Refused(
+            f"it is of a newer format (schema version {found}) than this gallery-sync "
+            f"understands ({SCHEMA_VERSION}); it was left untouched. Upgrade gallery-sync to "
+            "use it"
+        )
+    return False
+
+
 class LocalGallery:
     """The embedded gallery; single-user: whoever runs it writes as publisher.account."""
 
@@ -329,46 +624,49 @@ class LocalGallery:
         """Open the gallery file; create it (and its .gallery/ folder, not further) only if asked.
 
         `url` is kept canonical: sqlite:/// and the absolute path, so that a saved plan names
-        the same gallery whichever directory it is applied from.
+        the same gallery whichever directory it is applied from. A file that is not a gallery
+        (another SQLite database, not SQLite at all) or a gallery of a newer format is refused
+        before anything is written to it.
         """
         path = sqlite_path(url)
         if not path.exists():
             if not create:
-                raise GalleryUnavailable(
-                    f"there is no gallery at {path}; `gallery-sync apply` (or `gallery-sync apps "
-                    "add`) creates the embedded gallery, or pass --gallery URL"
-                )
+                raise GalleryUnavailable(_no_gallery(path))
             if not path.parent.is_dir() and not path.parent.parent.is_dir():
                 raise GalleryUnavailable(
                     f"cannot create the gallery at {path}: the directory {path.parent.parent} "
                     "does not exist"
                 )
+        elif not path.is_file():
+            raise GalleryUnavailable(f"the gallery {path} is not a file")
         url = f"sqlite:///{path.resolve()}"
         try:
-            path.parent.mkdir(exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, timeout=30.0)
-            db.execute("PRAGMA journal_mode = WAL")
-            # In WAL mode NORMAL survives a killed process intact; only power loss may drop the
-            # last transactions (never corrupt the file).
-            db.execute("PRAGMA synchronous = NORMAL")
-            db.execute("PRAGMA foreign_keys = ON")
-            gallery = cls(url, db)
-            gallery._initialise()
-        except (sqlite3.DatabaseError, StoreError) as exc:
+            timeout = lock_timeout()
+            if create:
+                path.parent.mkdir(exist_ok=True)
+            db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            try:
+                new = _inspect(db)
+                if new and not create:
+                    raise GalleryUnavailable(_no_gallery(path, empty=True))
+                db.execute("PRAGMA journal_mode = WAL")
+                # In WAL mode NORMAL survives a killed process intact; only power loss may drop
+                # the last transactions (never corrupt the file).
+                db.execute("PRAGMA synchronous = NORMAL")
+                db.execute("PRAGMA foreign_keys = ON")
+                gallery = cls(url, db)
+                if new:
+                    gallery._initialise()
+            except BaseException:
+                db.close()
+                raise
+        except (sqlite3.DatabaseError, StoreError, _Refused) as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc}") from exc
         except OSError as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
         return gallery
 
     def _initialise(self) -> None:
-        found = self.db.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-        ).fetchone()
-        if (
-            found
-            and self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        ):
-            return
         with self.transaction() as tx:
             for statement in DDL.split(";"):
                 if statement.strip():
@@ -400,13 +698,16 @@ class LocalGallery:
                 if self.db.in_transaction:  # an exception, or a failed COMMIT
                     self.db.execute("ROLLBACK")
         except sqlite3.Error as exc:
-            raise StoreError(f"{exc} (gallery {sqlite_path(self.url)})") from exc
+            raise store_error(exc, self.db) from exc
 
     def account(self) -> str | None:
         return None
 
     def catalog(self) -> Catalog:
-        return _Tx(self.db, self._cache).catalog()
+        try:
+            return _Tx(self.db, self._cache).catalog()
+        except _READ_FAILURES as exc:
+            raise _read_failure(self.db, exc) from exc
 
     def read_state(self) -> GalleryState:
         return GalleryState(_read_assets(self.db))
@@ -423,10 +724,14 @@ class LocalGallery:
         if asset_id is not None:
             query += " WHERE asset = ?"
             args = (asset_id,)
-        rows = self.db.execute(query + " ORDER BY id DESC", args).fetchall()
-        return [AuditEntry(r[0], r[1], r[2], r[3], json.loads(r[4]), r[5], r[6]) for r in rows]
+        try:
+            rows = self.db.execute(query + " ORDER BY id DESC", args).fetchall()
+            return [AuditEntry(r[0], r[1], r[2], r[3], _change(r), r[5], r[6]) for r in rows]
+        except (*_READ_FAILURES, _Bad) as exc:
+            raise _read_failure(self.db, exc) from exc
 
     def add_application(self, app: Application) -> str:
+        _refuse_malformed(shape.check_application(app.name, app.region, app.image))
         with self.transaction() as tx:
             row = tx.db.execute(
                 "SELECT image FROM applications WHERE region = ? AND name = ?",
@@ -444,6 +749,11 @@ class LocalGallery:
 
     def set_allowed_registries(self, patterns: list[str]) -> None:
         """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
+        if not patterns:
+            _refuse_malformed(["at least one registry pattern is needed"])
+        _refuse_malformed(
+            [p for pattern in patterns for p in shape.check_registry_pattern(pattern)]
+        )
         with self.transaction() as tx:
             tx.db.execute(
                 "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
@@ -452,8 +762,11 @@ class LocalGallery:
             tx.bump_catalog_version()
 
     def cover(self, sha256: str) -> bytes | None:
-        row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
-        return bytes(row[0]) if row else None
+        try:
+            row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
+            return bytes(row[0]) if row else None
+        except _READ_FAILURES as exc:
+            raise _read_failure(self.db, exc) from exc
 
     def close(self) -> None:
         self.db.close()

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
-from gallery_sync import rules
+from gallery_sync import rules, shape
 from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.errors import GalleryRefusal, StoreError
 from gallery_sync.gallery import WriteRequest
@@ -165,11 +165,13 @@ def _check(
 ) -> StoredWrite | None:
     """The write as it will be stored, None for no change, or _Refused with the rules' codes."""
     _check_revision(before, request)
-    after = before
-    for op in request.operations:
-        after = apply_operation(after, op, asset_id=request.asset_id, publisher=request.account)
+    after = _after(before, request)
     if after is None or after == before:
         return None
+    # The shape first: the rules may assume well-formed values (versions that parse, ...).
+    malformed = shape.check_asset(after)
+    if malformed:
+        raise _Refused(GalleryRefusal(malformed), [])
     errors = [v for v in rules.check_asset(before, after, ctx) if v.severity is Severity.ERROR]
     if errors:
         # Nothing of the asset is published, but a security finding must be on record.
@@ -205,6 +207,29 @@ def _check(
         new_covers,
         [_record(request, _audited(op)) for op in request.operations],
     )
+
+
+# What applying a malformed operation (from a hostile or damaged client) may raise.
+_MALFORMED = (KeyError, TypeError, ValueError, AttributeError, AssertionError, RecursionError)
+
+
+def _after(before: Asset | None, request: WriteRequest) -> Asset | None:
+    """The asset after the request's operations, or _Refused (`schema`) if one is malformed."""
+    after = before
+    for op in request.operations:
+        try:
+            after = apply_operation(after, op, asset_id=request.asset_id, publisher=request.account)
+        except _MALFORMED as exc:
+            kind = getattr(op.kind, "value", op.kind)
+            problem = Diagnostic.of(
+                "schema",
+                f"the gallery refuses the write: its {kind!r} operation is malformed "
+                f"({type(exc).__name__}: {shape.quoted(str(exc))})",
+                asset=request.asset_id,
+                version=op.version if isinstance(op.version, str) else None,
+            )
+            raise _Refused(GalleryRefusal([problem]), []) from exc
+    return after
 
 
 def _check_revision(before: Asset | None, request: WriteRequest) -> None:

@@ -13,6 +13,7 @@ from gallery_sync.diff import ChangeOp
 from gallery_sync.gallery import AuditEntry
 from gallery_sync.model import Asset, Version
 from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.render.escape import terminal_line
 from gallery_sync.render.values import shown
 
 SYMBOL = {
@@ -155,22 +156,38 @@ def render_state(assets: Mapping[str, Asset]) -> str:
     out = []
     for asset_id, a in sorted(assets.items()):
         out.append(
-            click.style(asset_id, bold=True)
-            + f"  (publisher {a.publisher}, revision {a.revision}, {a.status.value})"
+            click.style(terminal_line(asset_id), bold=True)
+            + f"  (publisher {terminal_line(a.publisher)}, revision {a.revision}, "
+            f"{a.status.value})"
         )
-        out.append(f"  title:          {a.title}")
-        out.append(f"  visibility:     {a.visibility}")
+        out.append(f"  title:          {terminal_line(a.title)}")
+        out.append(f"  visibility:     {terminal_line(str(a.visibility))}")
         out.append(f"  duration_limit: {a.duration_limit}")
-        out.append(f"  categories:     {', '.join(a.categories) or '(none)'}")
+        categories = ", ".join(a.categories) or "(none)"
+        out.append(f"  categories:     {terminal_line(categories)}")
         if a.cover:
-            out.append(f"  cover:          sha256:{a.cover}")
+            out.append(f"  cover:          sha256:{terminal_line(a.cover)}")
         if a.description:
             first = a.description.strip().splitlines()[0] if a.description.strip() else ""
-            out.append(f"  description:    {first[:70]} ({len(a.description):,} chars)")
+            shown = terminal_line(cut(first, 70, count=False))
+            out.append(f"  description:    {shown} ({len(a.description):,} chars)")
         for v in sorted(a.versions, key=Version.order):
-            out.append(f"  version {v.version}: {v.source} [{v.status.value}] {v.description}")
+            out.append(
+                f"  version {terminal_line(v.version)}: {terminal_line(v.source)} "
+                f"[{v.status.value}] {terminal_line(v.description)}"
+            )
         out.append("")
     return "\n".join(out)
+
+
+HISTORY_VALUE_WIDTH = 80  # characters of a change's value shown on its line
+
+
+def cut(text: str, width: int, *, count: bool = True) -> str:
+    """`text`, or its first characters and "…" (and how long it was) when over `width`."""
+    if len(text) <= width:
+        return text
+    return text[: width - 1] + "…" + (f" ({len(text):,} chars)" if count else "")
 
 
 def render_history(entries: list[AuditEntry]) -> str:
@@ -183,10 +200,12 @@ def render_history(entries: list[AuditEntry]) -> str:
         version = change.pop("version", None)
         detail = f" {version}" if version else ""
         if "value" in change and kind not in ("create",):
-            detail += " " + json.dumps(change.pop("value"), ensure_ascii=False)[:80]
+            value = json.dumps(change.pop("value"), ensure_ascii=False)
+            detail += " " + cut(value, HISTORY_VALUE_WIDTH)
         if kind == "refused":
             detail += f" {change.get('code')}: {change.get('message')}"
         plan = f" plan {e.plan_hash[:12]}" if e.plan_hash else ""
         message = f" — {e.message}" if e.message else ""
-        out.append(f"#{e.id} {e.time} {e.account} {e.asset}: {kind}{detail}{plan}{message}")
+        line = f"#{e.id} {e.time} {e.account} {e.asset}: {kind}{detail}{plan}{message}"
+        out.append(terminal_line(line))
     return "\n".join(out) + "\n"
