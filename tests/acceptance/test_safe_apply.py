@@ -81,17 +81,28 @@ def test_stale_plan_is_refused_whole_before_anything_is_written(ws: Workspace) -
     assert audit_count(ws) == entries
 
 
-def test_saved_plan_refusals(ws: Workspace) -> None:
+def test_a_plan_with_errors_is_not_saved_and_gets_no_apply_hint(ws: Workspace) -> None:
     ws.write("bad.yaml", assets_yaml(["flowers"], title="X").replace("flowers-resnet50", "nope"))
-    assert ws.run("plan", "-f", "bad.yaml", "--out", "bad.plan").code == 1
-    refused = ws.run("apply", "bad.plan")
-    assert refused.code == 1 and "has errors" in refused.err
+    refused = ws.run("plan", "-f", "bad.yaml", "--out", "bad.plan")
+    assert refused.code == 1
+    assert refused.err == (
+        "error: the plan has errors; it was not saved to bad.plan. Fix them and plan again\n"
+    )
+    assert "apply" not in refused.err and not (ws.root / "bad.plan").exists()
+    ws.write("invalid.yaml", "apiVersion: nope\n")
+    invalid = ws.run("plan", "-f", "invalid.yaml", "--out", "invalid.plan")
+    assert invalid.code == 1
+    assert invalid.err == "error: the configuration is invalid; no plan was saved to invalid.plan\n"
+    assert not (ws.root / "invalid.plan").exists()
 
+
+def test_saved_plan_refusals(ws: Workspace) -> None:
     ws.write("gallery.yaml", assets_yaml(["flowers"], title="X"))
     assert ws.run("plan", "--out", "good.plan").code == 0
     other = ws.run("apply", "good.plan", "--gallery", f"sqlite:///{ws.root / 'other.db'}")
-    made_for = f"was made for gallery sqlite:///{ws.root / '.gallery' / 'gallery.db'}"
-    assert other.code == 1 and made_for in other.err
+    made_for = f"was made for gallery sqlite:///{ws.root.resolve() / '.gallery' / 'gallery.db'}"
+    assert other.code == 1 and made_for in other.err and "(plan-invalid)" in other.err
+    assert not (ws.root / "other.db").exists()
 
     body = json.loads((ws.root / "good.plan").read_text())
     body["format_version"] = "99"
@@ -100,8 +111,13 @@ def test_saved_plan_refusals(ws: Workspace) -> None:
     assert future.code == 1 and "format_version '99'" in future.err
 
     ws.write("junk.plan", "{not json")
-    assert "is not a gallery-sync plan" in ws.run("apply", "junk.plan").err
-    assert "cannot read plan file" in ws.run("apply", "missing.plan").err
+    junk = ws.run("apply", "junk.plan")
+    assert junk.err == (
+        "junk.plan:1:2: [error] plan file junk.plan is not a gallery-sync plan: not JSON "
+        "(unexpected character, expected a string key) (plan-invalid)\n"
+    )
+    missing = ws.run("apply", "missing.plan")
+    assert missing.code == 1 and "plan file missing.plan not found (plan-invalid)" in missing.err
     assert ws.gallery().read_state().assets == {}
 
 
