@@ -204,7 +204,7 @@ def _save_plan(the_plan: Any, path: Path) -> None:
 
 
 @cli.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@click.argument("planfile", required=False, type=click.Path())
 @file_option
 @gallery_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")

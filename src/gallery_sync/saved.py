@@ -60,6 +60,8 @@ def read_plan_file(path: Path) -> Plan:
         raw = read_regular(path, limit=PLAN_FILE_LIMIT, what="plan file")
     except FileRefused as exc:
         raise _invalid(path, str(exc), place=False) from None
+    if not raw.strip():
+        raise _invalid(path, f"plan file {path} is empty; `plan --out FILE` writes a plan")
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
