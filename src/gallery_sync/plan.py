@@ -133,6 +133,9 @@ class Plan:
     config_hash: str = ""
     accepted_agreements: tuple[str, ...] = ()
     covers: dict[str, str] = field(default_factory=dict)  # sha256 -> path of the image file
+    # The plan hash, once computed: every format shows it and apply records it, and a
+    # 10,000-asset plan takes ~0.2 s to hash. A frozen plan's hash never changes.
+    _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
@@ -166,11 +169,15 @@ class Plan:
     def digest(self) -> str:
         """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
         reads and what a reviewer saw); its identity in the audit log."""
-        return content_hash(self._body())
+        if not self._digest:
+            self._digest.append(content_hash(self._body()))
+        return self._digest[0]
 
     def to_json(self) -> dict[str, Any]:
         body = self._body()
-        return {**body, "plan_hash": content_hash(body)}
+        if not self._digest:
+            self._digest.append(content_hash(body))
+        return {**body, "plan_hash": self._digest[0]}
 
     def _body(self) -> dict[str, Any]:
         return {
