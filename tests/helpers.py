@@ -40,6 +40,10 @@ class Result:
     def json(self) -> Any:
         return json.loads(self.out)
 
+    def __bool__(self) -> bool:
+        # A Result is always truthy: `assert ws.run(...)` could never fail. Assert its code.
+        raise TypeError("assert a Result's .code (or .out/.err), not the Result itself")
+
 
 class Workspace:
     """A directory holding config files and its embedded gallery, driven through the real CLI."""

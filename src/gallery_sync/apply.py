@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import Any
 
 from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
+from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery, WriteRequest
 from gallery_sync.plan import AssetPlan, Plan
+
+COVER_LIMIT = 5 << 20  # SPEC section 1: a cover image is at most 5 MiB
 
 
 class Outcome(str, enum.Enum):
@@ -46,46 +46,49 @@ class ApplyReport:
     def ok(self) -> bool:
         return all(r.outcome is Outcome.APPLIED for r in self.results)
 
+    def to_json(self) -> dict[str, Any]:
+        """The whole report, every asset (`apply --format json`)."""
+        return {
+            "ok": self.ok,
+            "interrupted": self.interrupted,
+            "summary": {o.value: len(self.of(o)) for o in Outcome},
+            "results": [
+                {
+                    "id": r.id,
+                    "outcome": r.outcome.value,
+                    "revision": r.revision,
+                    "diagnostics": [d.to_json() for d in r.diagnostics],
+                }
+                for r in self.results
+            ],
+        }
+
 
 # Called once per committed batch with its assets' results, in order.
 Progress = Callable[[list[tuple[AssetPlan, AssetResult]]], None]
 
 
-class _Interrupt:
-    """Ctrl-C during apply is noted and acted on between batches, so the report is exact."""
-
-    requested = False
-
-    @contextmanager
-    def deferred(self) -> Iterator[None]:
-        if threading.current_thread() is not threading.main_thread():
-            yield
-            return
-
-        def note(signum: int, frame: object) -> None:
-            self.requested = True
-
-        previous = signal.signal(signal.SIGINT, note)
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-
-interrupt = _Interrupt()
-
-
 def apply_plan(
-    plan: Plan, gallery: Gallery, *, message: str = "", progress: Progress | None = None
+    plan: Plan,
+    gallery: Gallery,
+    *,
+    message: str = "",
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
 ) -> ApplyReport:
-    """Write each changed asset atomically, in asset-id order; never stop at one failure."""
+    """Write each changed asset atomically, in asset-id order; never stop at one failure.
+
+    `should_stop` is asked after each committed batch (the CLI answers from its SIGINT and
+    SIGTERM handlers): once it says yes, the run stops there and what was not reached is
+    reported not tried, so that what the report calls applied is exactly what the gallery holds.
+    """
     if plan.has_errors:
         raise GallerySyncError("the plan has errors; fix them and plan again")
     report = ApplyReport()
     covers = _read_covers(plan)
     plan_hash = plan.digest()
     changed = plan.changed
-    interrupt.requested = False
+    stop = should_stop or (lambda: False)
     started = time.perf_counter()
     requests = [
         WriteRequest(
@@ -102,23 +105,20 @@ def apply_plan(
     ]
     batches = gallery.write_assets(requests)
     try:
-        # Ctrl-C is noted, not raised: the batch in flight commits and is reported, then the
-        # run stops, so what the report calls applied is exactly what the gallery holds.
-        with interrupt.deferred():
-            while not interrupt.requested:
-                outcomes = next(batches, None)
-                if outcomes is None:
-                    break
-                done = len(report.results)
-                for asset, outcome in zip(changed[done:], outcomes, strict=False):
-                    if isinstance(outcome, GalleryRefusal):
-                        result = AssetResult(asset.id, Outcome.FAILED, tuple(outcome.diagnostics))
-                    else:
-                        result = AssetResult(asset.id, Outcome.APPLIED, revision=outcome)
-                    report.results.append(result)
-                if progress:
-                    progress(list(zip(changed[done:], report.results[done:], strict=False)))
-            report.interrupted = interrupt.requested
+        while not stop():
+            outcomes = next(batches, None)
+            if outcomes is None:
+                break
+            done = len(report.results)
+            for asset, outcome in zip(changed[done:], outcomes, strict=False):
+                if isinstance(outcome, GalleryRefusal):
+                    result = AssetResult(asset.id, Outcome.FAILED, tuple(outcome.diagnostics))
+                else:
+                    result = AssetResult(asset.id, Outcome.APPLIED, revision=outcome)
+                report.results.append(result)
+            if progress:
+                progress(list(zip(changed[done:], report.results[done:], strict=False)))
+        report.interrupted = len(report.results) < len(changed)
     finally:
         # Interrupted: what was not reached is reported as not tried.
         report.results += [
@@ -137,19 +137,28 @@ def _covers_of(asset: AssetPlan) -> set[str]:
 
 
 def _read_covers(plan: Plan) -> dict[str, bytes]:
+    """Every cover the writes upload, read (bounded, regular files only) and checked against
+    the sha256 the plan names, before anything is written."""
     wanted = set().union(*(_covers_of(a) for a in plan.changed)) if plan.changed else set()
     out = {}
-    for sha in wanted:
+    for sha in sorted(wanted):
         path = plan.covers.get(sha)
         if path is None:
             continue
         try:
-            data = Path(path).read_bytes()
-        except OSError as exc:
-            raise GallerySyncError(f"cannot read cover image {path}: {exc.strerror}") from exc
+            data = read_regular(path, limit=COVER_LIMIT, what="cover image")
+        except FileRefused as exc:
+            code = "file-not-found" if exc.reason == "missing" else "cover-invalid"
+            raise GalleryRefusal([Diagnostic.of(code, f"{exc}; nothing was applied")]) from None
         if hashlib.sha256(data).hexdigest() != sha:
-            raise GallerySyncError(
-                f"cover image {path} changed since the plan was made; plan again"
+            raise GalleryRefusal(
+                [
+                    Diagnostic.of(
+                        "cover-invalid",
+                        f"cover image {path} changed since the plan was made; nothing was "
+                        "applied. Plan again",
+                    )
+                ]
             )
         out[sha] = data
     return out

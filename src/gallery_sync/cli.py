@@ -5,9 +5,10 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 
@@ -125,6 +126,8 @@ def _make_plan(
     create: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Load the config and the gallery, and plan; returns (config, gallery, plan or None)."""
+    from dataclasses import replace
+
     from gallery_sync.config import load_config
     from gallery_sync.gallery import open_gallery
     from gallery_sync.plan import build_plan
@@ -146,7 +149,9 @@ def _make_plan(
         prune=prune,
         targets=frozenset(targets),
     )
-    return config, gallery, plan
+    # Cover files by absolute path: a saved plan applied from another directory finds them.
+    covers = {sha: os.path.abspath(path) for sha, path in plan.covers.items()}
+    return config, gallery, replace(plan, covers=covers)
 
 
 @cli.command()
@@ -179,36 +184,52 @@ def plan(
     if the_plan is None:
         renderer = DIAGNOSTICS_RENDERERS.get(fmt, DIAGNOSTICS_RENDERERS["text"])
         echo(renderer(config.diagnostics))
+        if out:
+            echo(f"error: the configuration is invalid; no plan was saved to {out}\n", err=True)
         return EXIT_ERROR
     echo(PLAN_RENDERERS[fmt](the_plan))
+    if the_plan.has_errors:
+        if out:
+            echo(
+                f"error: the plan has errors; it was not saved to {out}. Fix them and plan again\n",
+                err=True,
+            )
+        return EXIT_ERROR
     if out:
         from pathlib import Path
 
         _save_plan(the_plan, Path(out))
         echo(f"Saved the plan to {out}; apply it with: gallery-sync apply {out}\n", err=True)
-    if the_plan.has_errors:
-        return EXIT_ERROR
     return EXIT_CHANGES if detailed_exitcode and the_plan.has_changes else EXIT_OK
 
 
 def _save_plan(the_plan: Any, path: Path) -> None:
-    """Write atomically: a reader never sees half a plan file."""
-    from gallery_sync.render.json_ import render_plan
+    from gallery_sync.saved import write_plan_file
 
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        tmp.write_text(render_plan(the_plan))
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise GallerySyncError(f"cannot write the plan to {path}: {exc.strerror}") from exc
+    write_plan_file(the_plan, path)
 
 
 @cli.command()
-@click.argument("planfile", required=False, type=click.Path(dir_okay=False))
+@click.argument("planfile", required=False, type=click.Path())
 @file_option
 @gallery_option
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for 'yes'.")
 @click.option("--message", "-m", help="Recorded in the audit log (default: the git commit).")
+@click.option(
+    "--plan-hash",
+    metavar="SHA256",
+    help="With PLANFILE: refuse any plan but the one with this hash (all 64 hex digits, as "
+    "`plan` shows it), so that CI applies exactly the plan a reviewer saw.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="json: the whole apply report (every asset) on standard output; the plan and the "
+    "progress go to standard error.",
+)
 @_plan_options
 @_exits
 def apply(
@@ -217,28 +238,39 @@ def apply(
     gallery: str | None,
     auto_approve: bool,
     message: str | None,
+    plan_hash: str | None,
+    fmt: str,
     prune: bool,
     targets: tuple[str, ...],
 ) -> int:
     """Carry out the plan (or a saved PLANFILE). Exit 0 all applied, 1 anything failed."""
     from pathlib import Path
 
-    from gallery_sync.apply import apply_plan
+    from gallery_sync.apply import ApplyReport, apply_plan
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
     from gallery_sync.render.text import render_apply_report, render_plan
 
+    as_json = fmt == "json"
+
+    def say(text: str) -> None:  # what a person reads: on stderr when stdout carries JSON
+        echo(text, err=as_json)
+
+    if plan_hash is not None and not planfile:
+        raise UsageError("--plan-hash pins a saved plan: pass the PLANFILE it belongs to")
+    inputs: list[str] = list(files) or ["gallery.yaml"]
     if planfile:
-        the_plan, store = _load_saved_plan(Path(planfile), gallery)
+        the_plan, store = _load_saved_plan(Path(planfile), gallery, plan_hash)
     else:
         config, store, the_plan = _make_plan(files, gallery, prune, targets, create=True)
         if the_plan is None:
-            echo(DIAGNOSTICS_RENDERERS["text"](config.diagnostics))
+            say(DIAGNOSTICS_RENDERERS["text"](config.diagnostics))
             return EXIT_ERROR
-    echo(render_plan(the_plan))
-    if the_plan.has_errors:
-        return EXIT_ERROR
-    if not the_plan.has_changes:
-        return EXIT_OK
+        inputs += list(config.inputs)
+    say(render_plan(the_plan))
+    if the_plan.has_errors or not the_plan.has_changes:
+        if as_json:
+            echo(_apply_json(ApplyReport(), the_plan))
+        return EXIT_ERROR if the_plan.has_errors else EXIT_OK
     if not planfile and not auto_approve:
         if not sys.stdin.isatty():
             echo(
@@ -249,27 +281,70 @@ def apply(
             )
             return EXIT_ERROR
         answer = click.prompt(
-            "Apply these changes? Only 'yes' will be accepted", default="", show_default=False
+            "Apply these changes? Only 'yes' will be accepted",
+            default="",
+            show_default=False,
+            err=as_json,
         )
         if answer != "yes":
-            echo("Apply cancelled; nothing was written.\n")
+            say("Apply cancelled; nothing was written.\n")
             return EXIT_ERROR
     base = Path(files[0]) if files else Path("gallery.yaml")
-    report = apply_plan(
-        the_plan,
-        store,
-        message=message if message is not None else _git_commit(base),
-        progress=_progress(len(the_plan.changed)),
-    )
-    echo(render_apply_report(report))
+    with _stop_requests() as should_stop:
+        report = apply_plan(
+            the_plan,
+            store,
+            message=message if message is not None else _git_commit(base, inputs),
+            progress=_progress(len(the_plan.changed), sys.stderr if as_json else sys.stdout),
+            should_stop=should_stop,
+        )
+    say(render_apply_report(report))
+    if as_json:
+        echo(_apply_json(report, the_plan))
     return EXIT_OK if report.ok else EXIT_ERROR
 
 
-def _progress(total: int) -> Callable[[list[tuple[Any, Any]]], None]:
+def _apply_json(report: Any, the_plan: Any) -> str:
+    import json
+
+    body = {
+        "plan_hash": the_plan.digest(),
+        **report.to_json(),
+        "diagnostics": [d.to_json() for d in the_plan.diagnostics],
+    }
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+
+
+@contextmanager
+def _stop_requests() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C (SIGINT) and SIGTERM during apply are noted, not raised: the batch in flight
+    commits and is reported, then the run stops, so that the report is exact. The handlers
+    are this command's, restored after it; the library holds no signal state."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    requested: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        requested.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _progress(total: int, stream: TextIO) -> Callable[[list[tuple[Any, Any]]], None]:
     """A progress bar on a terminal; plain lines (one per asset) in logs and CI, written once
     per committed batch."""
     done = [0]
-    on_tty = sys.stdout.isatty()
+    on_tty = stream.isatty()
+    on_stderr = stream is sys.stderr
 
     def show(batch: list[tuple[Any, Any]]) -> None:
         lines = []
@@ -279,43 +354,56 @@ def _progress(total: int) -> Callable[[list[tuple[Any, Any]]], None]:
             if not on_tty or result.outcome.value != "applied":
                 lines.append(line)  # in a log every asset has its line; on screen, failures
         if not on_tty:
-            sys.stdout.write("".join(lines))  # plain text: no styling to strip
-            sys.stdout.flush()
+            stream.write("".join(lines))  # plain text: no styling to strip
+            stream.flush()
             return
         for line in lines:
-            echo("\r\x1b[K" + line)
+            echo("\r\x1b[K" + line, err=on_stderr)
         filled = done[0] * 30 // total
         bar = "#" * filled + "." * (30 - filled)
-        echo(f"\r\x1b[K[{bar}] {done[0]}/{total} {batch[-1][0].id}"[:120])
+        echo(f"\r\x1b[K[{bar}] {done[0]}/{total} {batch[-1][0].id}"[:120], err=on_stderr)
         if done[0] == total:
-            echo("\n")
+            echo("\n", err=on_stderr)
 
     return show
 
 
-def _load_saved_plan(path: Path, gallery_url: str | None) -> tuple[Any, Any]:
+def _load_saved_plan(path: Path, gallery_url: str | None, plan_hash: str | None) -> tuple[Any, Any]:
     from gallery_sync.gallery import open_gallery
     from gallery_sync.saved import load_saved_plan
 
-    return load_saved_plan(path, open_gallery, gallery_url)
+    return load_saved_plan(path, open_gallery, gallery_url, plan_hash=plan_hash)
 
 
-def _git_commit(config_path: Path) -> str:
+def _git_commit(config_path: Path, inputs: list[str]) -> str:
+    """`git <HEAD>` of the config's repository, `(modified)` when a file the config was read
+    from (or the config itself) differs from HEAD; "" outside a repository."""
     import subprocess
 
     where = config_path if config_path.is_dir() else config_path.parent
-    try:
-        found = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=where or ".",
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=False,
-        )
-    except (OSError, subprocess.SubprocessError):
+
+    def git(*args: str) -> subprocess.CompletedProcess[str] | None:
+        try:
+            return subprocess.run(
+                ["git", *args],
+                cwd=where or ".",
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    head = git("rev-parse", "HEAD")
+    if head is None or head.returncode != 0:
         return ""
-    return f"git {found.stdout.strip()}" if found.returncode == 0 else ""
+    from pathlib import Path
+
+    paths = [str(Path(p).resolve()) for p in inputs]
+    status = git("status", "--porcelain", "--untracked-files=all", "--", *paths)
+    modified = status is not None and status.returncode == 0 and bool(status.stdout.strip())
+    return f"git {head.stdout.strip()}" + (" (modified)" if modified else "")
 
 
 def _root_option(f: F) -> F:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -85,6 +86,9 @@ class AssetPlan:
     # The rules refuse this asset's transition (its errors are among the plan's diagnostics):
     # its changes are shown as asked for and refused, and counted in no action or risk.
     refused: bool = False
+    # What plan read of the asset it changes, field by field (see field_digests): enough for a
+    # stale saved plan to name every field that moved, without carrying the whole asset.
+    read: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def risk(self) -> Risk:
@@ -101,6 +105,7 @@ class AssetPlan:
             "changes": [c.to_json() for c in self.changes],
             "operations": [op.to_json() for op in self.operations],
             "refused": self.refused,
+            "read": dict(self.read),
         }
 
     @classmethod
@@ -112,6 +117,7 @@ class AssetPlan:
             tuple(PlannedChange.from_json(c) for c in data.get("changes", ())),
             tuple(Operation.from_json(o) for o in data.get("operations", ())),
             bool(data.get("refused", False)),
+            dict(data.get("read", {})),
         )
 
 
@@ -127,6 +133,9 @@ class Plan:
     config_hash: str = ""
     accepted_agreements: tuple[str, ...] = ()
     covers: dict[str, str] = field(default_factory=dict)  # sha256 -> path of the image file
+    # The plan hash, once computed: every format shows it and apply records it, and a
+    # 10,000-asset plan takes ~0.2 s to hash. A frozen plan's hash never changes.
+    _digest: list[str] = field(default_factory=list, init=False, repr=False, compare=False)
 
     @property
     def has_errors(self) -> bool:
@@ -158,30 +167,24 @@ class Plan:
         ]
 
     def digest(self) -> str:
-        """sha256 of what the plan would write and what it read: its identity in the audit log."""
-        body = {
-            "publisher": self.publisher,
-            "gallery": self.gallery,
-            "config_hash": self.config_hash,
-            "assets": [
-                {
-                    "id": a.id,
-                    "revision": a.revision,
-                    "operations": [o.to_json() for o in a.operations],
-                }
-                for a in self.changed
-            ],
-        }
-        # orjson: ~9x json.dumps on the 10 MB of operations a 10,000-asset plan carries.
-        return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
+        reads and what a reviewer saw); its identity in the audit log."""
+        if not self._digest:
+            self._digest.append(content_hash(self._body()))
+        return self._digest[0]
 
     def to_json(self) -> dict[str, Any]:
+        body = self._body()
+        if not self._digest:
+            self._digest.append(content_hash(body))
+        return {**body, "plan_hash": self._digest[0]}
+
+    def _body(self) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "publisher": self.publisher,
             "gallery": self.gallery,
             "config_hash": self.config_hash,
-            "plan_hash": self.digest(),
             "accepted_agreements": list(self.accepted_agreements),
             "covers": dict(sorted(self.covers.items())),
             "assets": [a.to_json() for a in self.assets],
@@ -200,6 +203,26 @@ class Plan:
             accepted_agreements=tuple(data.get("accepted_agreements", ())),
             covers=dict(data.get("covers", {})),
         )
+
+
+def content_hash(body: Mapping[str, Any]) -> str:
+    """sha256 of a plan's content (a plan file's JSON without its `plan_hash`), key order and
+    layout aside: the same for a plan and for the file it was saved to."""
+    # orjson: ~9x json.dumps on the 10 MB of operations a 10,000-asset plan carries.
+    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def field_digests(asset: Asset) -> dict[str, str]:
+    """A short digest of each field of an asset and of each of its versions (`versions[1.0.0]`):
+    a saved plan's record of what it read, ~30 bytes a field. 64 bits tell a change apart; the
+    plan hash, not these, guards against tampering."""
+    body = asset.to_json()
+    versions = body.pop("versions")
+    named = {**body, **{f"versions[{n}]": v for n, v in versions.items()}}
+    return {
+        name: hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        for name, value in named.items()
+    }
 
 
 def build_plan(
@@ -302,7 +325,10 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
         action = Action.DISCONTINUE
     else:
         action = Action.UPDATE
-    return AssetPlan(desired.id, action, revision, changes if operations else (), operations)
+    if not operations:
+        return AssetPlan(desired.id, action, revision)
+    read = field_digests(current) if current is not None else {}
+    return AssetPlan(desired.id, action, revision, changes, operations, read=read)
 
 
 def _classify(change: Change, current: Asset | None) -> PlannedChange:

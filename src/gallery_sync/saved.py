@@ -1,50 +1,154 @@
-"""Saved plans: read a plan file back and refuse it whole if the gallery moved since."""
+"""Saved plans: write a plan file, read one back as the untrusted input it is, and refuse it
+whole if it is damaged, edited, for another gallery, or if the gallery moved since."""
 
 from __future__ import annotations
 
-import json
+import os
+import tempfile
 from collections.abc import Callable
+from functools import cache
+from importlib import resources
 from pathlib import Path
+from typing import Any
 
-from gallery_sync.diagnostics import Diagnostic
-from gallery_sync.diff import ChangeOp, lookup
+import orjson
+
+from gallery_sync.diagnostics import Diagnostic, Place
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
+from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery
 from gallery_sync.model import Asset, GalleryState
-from gallery_sync.plan import FORMAT_VERSION, Plan, PlannedChange
+from gallery_sync.plan import FORMAT_VERSION, AssetPlan, Plan, content_hash, field_digests
+
+# A saved plan carries each written value about twice (the change shown, the operation applied)
+# with JSON's quoting: a 10,000-asset plan is ~40 MB. 1 GiB holds plans of configs well past
+# what the tool is built for (a config file is refused over 64 MiB) while still refusing
+# /dev/zero, a runaway file or a memory bomb before it is parsed.
+PLAN_FILE_LIMIT = 1 << 30
+_SHOWN_PROBLEMS = 10  # schema violations named in the refusal; the rest are counted
+_HASH_LENGTH = 64
+
+
+def write_plan_file(plan: Plan, path: Path) -> None:
+    """Write atomically: a reader never sees half a plan file, and a failed write (disk full,
+    file size limit, no permission) leaves neither the file nor a temporary one behind."""
+    try:
+        data = orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2) + b"\n"
+    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate in a value
+        raise GallerySyncError(f"cannot write the plan to {path}: {exc}") from exc
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        raise GallerySyncError(
+            f"cannot write the plan to {path}: {exc.strerror or exc}; nothing was saved"
+        ) from exc
 
 
 def read_plan_file(path: Path) -> Plan:
+    """The plan in `path`, or GalleryRefusal (plan-invalid) saying what is wrong with the file.
+
+    Bounded read of a regular file; orjson's parse (depth-limited, so a deeply nested file is
+    refused, never a RecursionError); the plan schema; the plan hash. Only then is a Plan built.
+    """
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise GallerySyncError(f"cannot read plan file {path}: {exc.strerror}") from exc
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise GallerySyncError(f"plan file {path} is not a gallery-sync plan: {exc}") from exc
+        raw = read_regular(path, limit=PLAN_FILE_LIMIT, what="plan file")
+    except FileRefused as exc:
+        raise _invalid(path, str(exc), place=False) from None
+    if not raw.strip():
+        raise _invalid(path, f"plan file {path} is empty; `plan --out FILE` writes a plan")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        where = Place(str(path), exc.lineno or 1, exc.colno or 1)
+        raise GalleryRefusal(
+            [
+                Diagnostic.of(
+                    "plan-invalid",
+                    f"plan file {path} is not a gallery-sync plan: not JSON ({exc.msg})",
+                    place=where,
+                )
+            ]
+        ) from None
     if not isinstance(data, dict) or "format_version" not in data:
-        raise GallerySyncError(f"plan file {path} is not a gallery-sync plan (no format_version)")
+        raise _invalid(path, f"plan file {path} is not a gallery-sync plan (no format_version)")
     if data["format_version"] != FORMAT_VERSION:
-        raise GallerySyncError(
-            f"plan file {path} has format_version {data['format_version']!r}; this gallery-sync "
-            f"reads format_version {FORMAT_VERSION!r}. Plan again with this version"
+        raise _invalid(
+            path,
+            f"plan file {path} has format_version {_quoted(data['format_version'])}; this "
+            f"gallery-sync reads format_version {FORMAT_VERSION!r}. Plan again with this version",
         )
-    try:
-        return Plan.from_json(data)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise GallerySyncError(f"plan file {path} is damaged: {exc!r}") from exc
+    problems = _schema_problems(data)
+    if problems:
+        raise _invalid(path, f"plan file {path} is damaged: {problems}")
+    claimed = data.pop("plan_hash")
+    if content_hash(data) != claimed:
+        raise _invalid(
+            path,
+            f"plan file {path} does not match its plan_hash {claimed[:12]}…: it was changed "
+            "after it was made. Nothing was applied; plan again and review the new plan",
+        )
+    plan = Plan.from_json(data)
+    if plan.digest() != claimed:  # the file holds more, or other, than the plan it was made of
+        raise _invalid(path, f"plan file {path} is not in the form gallery-sync writes")
+    return plan
+
+
+def check_plan_hash(plan: Plan, path: Path, pinned: str) -> None:
+    """`apply FILE --plan-hash H`: only the plan a reviewer saw. The whole hash, never a prefix:
+    a prefix short enough to type is short enough to forge a matching plan for."""
+    wanted = pinned.strip().lower()
+    if len(wanted) != _HASH_LENGTH or any(c not in "0123456789abcdef" for c in wanted):
+        raise _invalid(
+            path,
+            f"--plan-hash {_quoted(pinned)} is not a plan hash: give all 64 hex digits, as "
+            "`plan` prints them",
+            place=False,
+        )
+    actual = plan.digest()
+    if actual != wanted:
+        raise _invalid(
+            path,
+            f"plan file {path} has plan hash {actual}, not {wanted} as --plan-hash requires; "
+            "nothing was applied",
+            place=False,
+        )
+
+
+def canonical_gallery(url: str) -> str:
+    """A gallery URL as plans record it: an SQLite file by its absolute, resolved path (so that
+    a relative URL and an absolute one naming the same file are the same gallery)."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and len(url) > len(prefix):
+        return prefix + str(Path(url[len(prefix) :]).resolve())
+    return url.rstrip("/")
 
 
 def load_saved_plan(
-    path: Path, open_gallery: Callable[[str | None], Gallery], gallery_url: str | None
+    path: Path,
+    open_gallery: Callable[[str], Gallery],
+    gallery_url: str | None,
+    *,
+    plan_hash: str | None = None,
 ) -> tuple[Plan, Gallery]:
-    """The plan and its gallery, checked: no errors, same gallery, nothing it touches moved."""
+    """The plan and its gallery, checked before the gallery is read: intact, the pinned one,
+    without errors, for this gallery; then nothing it touches moved."""
     plan = read_plan_file(path)
+    if plan_hash is not None:
+        check_plan_hash(plan, path, plan_hash)
     if plan.has_errors:
-        raise GallerySyncError(f"plan file {path} has errors; fix them and plan again")
-    if gallery_url and gallery_url != plan.gallery:
-        raise GallerySyncError(
+        raise _invalid(path, f"plan file {path} has errors; fix them and plan again")
+    if gallery_url and canonical_gallery(gallery_url) != canonical_gallery(plan.gallery):
+        raise _invalid(
+            path,
             f"plan file {path} was made for gallery {plan.gallery}, not {gallery_url}; "
-            "plan again against this gallery"
+            "plan again against this gallery",
+            place=False,
         )
     gallery = open_gallery(plan.gallery)
     stale = stale_assets(plan, gallery.read_state())
@@ -66,7 +170,7 @@ def stale_assets(plan: Plan, state: GalleryState) -> list[Diagnostic]:
         elif current is None:
             what = "it no longer exists"
         else:
-            what = f"revision {asset.revision} -> {now}" + _what_changed(asset.changes, current)
+            what = f"revision {asset.revision} -> {now} ({what_changed(asset, current)})"
         found.append(
             Diagnostic.of(
                 "stale-plan",
@@ -78,13 +182,57 @@ def stale_assets(plan: Plan, state: GalleryState) -> list[Diagnostic]:
     return found
 
 
-def _what_changed(changes: tuple[PlannedChange, ...], current: Asset) -> str:
-    body = current.to_json()
-    moved = []
-    for planned in changes:
-        change = planned.change
-        if change.op is ChangeOp.ADD and change.before is None:
-            continue
-        if lookup(body, change.path) != change.before:
-            moved.append(change.field)
-    return f" ({', '.join(moved)} changed)" if moved else ""
+def what_changed(planned: AssetPlan, current: Asset) -> str:
+    """Every field of the asset that differs from what the plan read, e.g. `description,
+    duration_limit changed; versions[1.1.0] added`."""
+    now = field_digests(current)
+    read = planned.read
+    changed = [name for name, digest in now.items() if name in read and read[name] != digest]
+    added = [name for name in now if name not in read]
+    parts = []
+    if changed:
+        parts.append(f"{', '.join(changed)} changed")
+    if added:
+        parts.append(f"{', '.join(added)} added")
+    return "; ".join(parts) or "written meanwhile, though no field differs from what was read"
+
+
+def _schema_problems(data: dict[str, Any]) -> str:
+    errors = list(_plan_validator().iter_errors(data))
+    if not errors:
+        return ""
+    shown = [
+        f"{_json_path(list(e.instance_path))}: {_cut(e.message, 160)}"
+        for e in errors[:_SHOWN_PROBLEMS]
+    ]
+    more = len(errors) - len(shown)
+    return "; ".join(shown) + (f"; and {more} more" if more else "")
+
+
+@cache
+def _plan_validator() -> Any:
+    import jsonschema_rs
+
+    text = resources.files("gallery_sync").joinpath("schemas/plan.schema.json").read_bytes()
+    return jsonschema_rs.validator_for(orjson.loads(text))
+
+
+def _json_path(parts: list[str | int]) -> str:
+    out = "plan"
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return _cut(out, 120)
+
+
+def _cut(text: str, limit: int) -> str:
+    """Text from (or about) the file, cut: a hostile file must not flood the message."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} chars)"
+
+
+def _quoted(value: object) -> str:
+    return _cut(repr(value), 40)
+
+
+def _invalid(path: Path, message: str, *, place: bool = True) -> GalleryRefusal:
+    where = Place(str(path), 1, 1) if place else None
+    return GalleryRefusal([Diagnostic.of("plan-invalid", message, place=where)])

@@ -40,15 +40,31 @@ def test_json_plan_conforms_to_the_plan_schema(ws: Workspace) -> None:
         .read_text()
         .replace("title: Invoice OCR (LayoutLM)", "title: Invoice OCR"),
     )
-    ws.write("new.yaml", config(FLOWERS.format(visibility="public")).replace("acme-ml", "acme-ml"))
-    for args in (["-f", "gallery.yaml"], ["-f", "new.yaml"], ["-f", "gallery.yaml", "--prune"]):
+    ws.write("new.yaml", config(FLOWERS.format(visibility="public")))
+    # Another publisher declaring one of acme-ml's assets: a plan with errors.
+    ws.write(
+        "other.yaml",
+        config(FLOWERS.format(visibility="public").replace("flowers:", "invoice-ocr:")).replace(
+            "account: acme-ml", "account: other-ml"
+        ),
+    )
+    for args in (
+        ["-f", "gallery.yaml"],
+        ["-f", "new.yaml"],
+        ["-f", "gallery.yaml", "--prune"],
+        ["-f", "other.yaml"],
+    ):
         out = ws.run("plan", *args, "--format", "json")
         body = out.json()
         errors = sorted(PLAN_SCHEMA.iter_errors(body), key=str)
         assert errors == [], errors[0].message
         assert body["format_version"] == "1"
-    bad = ws.run("plan", "-f", "new.yaml", "--format", "json")
-    assert bad.json()["summary"]["unmanaged"] == 3
+    new = ws.run("plan", "-f", "new.yaml", "--format", "json").json()
+    assert new["summary"]["unmanaged"] == 3 and new["summary"]["create"] == 1
+    other = ws.run("plan", "-f", "other.yaml", "--format", "json")
+    assert other.code == 1
+    assert [d["code"] for d in other.json()["diagnostics"]] == ["asset-owned-by-other"]
+    assert other.json()["publisher"] == "other-ml"
 
 
 def test_validate_json_shape(ws: Workspace) -> None:

@@ -128,7 +128,8 @@ def test_gallery_url_flag_and_environment_select_another_gallery(ws: Workspace) 
     ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
     other = ws.root / "elsewhere" / "g.db"
     url = f"sqlite:///{other}"
-    assert ws.run("apps", "add", "flowers-resnet50", "--region", "cn-north-4", "--gallery", url)
+    added = ws.run("apps", "add", "flowers-resnet50", "--region", "cn-north-4", "--gallery", url)
+    assert added.code == 0 and added.out == "added: cn-north-4/flowers-resnet50\n"
     assert ws.run("apply", "--auto-approve", "--gallery", url).code == 0
     assert other.exists()
     via_env = ws.run("show", "--format", "json", env={"GALLERY_URL": url}).json()

@@ -126,18 +126,31 @@ def _count(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+# Failures that a second run may not meet: another writer won a race, the store failed.
+TRANSIENT_CODES = frozenset({"conflict", "gallery-error"})
+REPORT_SHOWN = 10  # failed assets and not-tried ids listed in text; `--format json` has all
+
+
 def render_apply_report(report: ApplyReport) -> str:
     applied = report.of(Outcome.APPLIED)
     failed = report.of(Outcome.FAILED)
     not_tried = report.of(Outcome.NOT_TRIED)
     lines = []
-    for result in failed:
+    for result in failed[:REPORT_SHOWN]:
         for d in result.diagnostics:
             lines.append(
-                click.style(f"failed: {result.id}: ", fg="red") + f"{d.message} ({d.code})"
+                click.style(f"failed: {terminal_line(result.id)}: ", fg="red")
+                + f"{terminal_line(d.message)} ({d.code})"
             )
+    if len(failed) > REPORT_SHOWN:
+        lines.append(
+            f"and {len(failed) - REPORT_SHOWN:,} more failed (`apply --format json` lists all)"
+        )
     if not_tried:
-        lines.append("not tried: " + ", ".join(r.id for r in not_tried))
+        ids = ", ".join(terminal_line(r.id) for r in not_tried[:REPORT_SHOWN])
+        if len(not_tried) > REPORT_SHOWN:
+            ids += f", and {len(not_tried) - REPORT_SHOWN:,} more (`apply --format json` lists all)"
+        lines.append(f"not tried: {ids}")
     verdict = "Apply complete" if report.ok else "Apply incomplete"
     if report.interrupted:
         verdict = "Apply interrupted"
@@ -145,7 +158,13 @@ def render_apply_report(report: ApplyReport) -> str:
         f"{verdict}: {len(applied)} applied, {len(failed)} failed, {len(not_tried)} not tried; "
         f"writes took {report.seconds:.2f} s."
     )
-    if not report.ok:
+    lasting = sorted({d.code for r in failed for d in r.diagnostics} - TRANSIENT_CODES)
+    if lasting:
+        lines.append(
+            f"The {', '.join(lasting)} failures will recur until their cause is fixed: do what "
+            "each message above says, then run `gallery-sync plan` and apply again."
+        )
+    elif not report.ok:
         lines.append("Run `gallery-sync plan` to see what remains; `apply` again converges.")
     return "\n".join(lines) + "\n"
 

@@ -1,0 +1,168 @@
+"""Saved plans in-process: hash, schema, what a stale plan names, and a fuzz of damaged files."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gallery_sync.config import Config
+from gallery_sync.diagnostics import CODES
+from gallery_sync.errors import GalleryRefusal
+from gallery_sync.model import (
+    Application,
+    Asset,
+    Catalog,
+    DurationLimit,
+    GalleryState,
+    Version,
+    Visibility,
+    VisibilityLevel,
+)
+from gallery_sync.plan import Plan, build_plan, content_hash
+from gallery_sync.saved import canonical_gallery, read_plan_file, what_changed, write_plan_file
+
+REPO = Path(__file__).resolve().parents[2]
+V1 = Version("1.0.0", "cn-north-4", "app")
+BASE = Asset("flowers", "acme", "Flowers", (V1,), revision=3)
+CATALOG = Catalog(
+    frozenset({"ocr"}),
+    frozenset({"digital-content-publishing"}),
+    {("cn-north-4", "app"): Application("app", "cn-north-4")},
+)
+
+
+def a_plan() -> Plan:
+    desired = {
+        "flowers": replace(BASE, title="Roses", revision=0),
+        "tulips": Asset("tulips", "acme", "Tulips", (V1,), categories=("ocr",)),
+    }
+    cfg = Config(
+        publisher="acme",
+        accepted_agreements=frozenset({"digital-content-publishing"}),
+        assets=desired,
+    )
+    return build_plan(cfg, GalleryState({"flowers": BASE}), CATALOG, gallery="sqlite:////g.db")
+
+
+def test_the_schema_names_every_diagnostic_code() -> None:
+    schema = json.loads((REPO / "schemas" / "plan.schema.json").read_text())
+    assert schema["$defs"]["diagnostic"]["properties"]["code"]["enum"] == sorted(CODES)
+
+
+def test_a_saved_plan_reads_back_as_the_same_plan(tmp_path: Path) -> None:
+    plan = a_plan()
+    write_plan_file(plan, tmp_path / "p.json")
+    again = read_plan_file(tmp_path / "p.json")
+    assert again.to_json() == plan.to_json() and again.digest() == plan.digest()
+    assert [p.name for p in tmp_path.iterdir()] == ["p.json"]
+
+
+def test_the_plan_hash_covers_every_member_but_itself() -> None:
+    body = a_plan().to_json()
+    claimed = body.pop("plan_hash")
+    assert content_hash(body) == claimed
+    for key in body:
+        edited = {**body, key: None}
+        assert content_hash(edited) != claimed, key
+
+
+def test_a_narrowing_is_refused_counted_nowhere_and_not_irreversible() -> None:
+    public = replace(BASE, visibility=Visibility(VisibilityLevel.PUBLIC))
+    cfg = Config(publisher="acme", assets={"flowers": replace(public, visibility=Visibility())})
+    plan = build_plan(cfg, GalleryState({"flowers": public}), CATALOG, gallery="g")
+    assert plan.summary()["update"] == 0 and plan.summary()["errors"] == 1
+    assert [d.code for d in plan.diagnostics] == ["visibility-narrowing"]
+    assert plan.irreversible() == [] and plan.changed == []
+    [asset] = plan.to_json()["assets"]
+    assert asset["refused"] is True and asset["action"] == "update"
+
+
+def test_what_changed_names_every_field_and_new_version() -> None:
+    planned = a_plan().assets[0]
+    assert planned.id == "flowers" and len(planned.read) == 8
+    now = replace(
+        BASE,
+        description="theirs",
+        duration_limit=DurationLimit(7),
+        versions=(V1, Version("1.1.0", "cn-north-4", "app")),
+    )
+    assert what_changed(planned, now) == (
+        "description, duration_limit changed; versions[1.1.0] added"
+    )
+    assert what_changed(planned, BASE) == (
+        "written meanwhile, though no field differs from what was read"
+    )
+
+
+def test_canonical_gallery_resolves_relative_sqlite_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    absolute = f"sqlite:///{tmp_path.resolve()}/g.db"
+    assert canonical_gallery("sqlite:///g.db") == absolute
+    assert canonical_gallery("sqlite:///./x/../g.db") == absolute
+    assert canonical_gallery(absolute) == absolute
+
+
+# --- fuzz: a forger's (re-hashed) plan reaches the schema; it is a Plan or plan-invalid -----
+
+VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**64 - 1),  # what a JSON file parses to
+    st.text(max_size=30),
+    st.just("x" * 60_000),
+    st.builds(lambda: [[]]),  # fresh each time: a shared one could be put inside itself
+    st.builds(lambda: {"": {}}),
+    st.just("../../../pwned"),
+    st.just("1.0.0\n"),
+)
+
+
+def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    out = [path]
+    if isinstance(node, dict):
+        for k, v in node.items():
+            out += _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            out += _paths(v, (*path, i))
+    return out
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_edit_of_a_rehashed_plan_is_a_plan_or_plan_invalid(
+    tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
+) -> None:
+    body = a_plan().to_json()
+    del body["plan_hash"]
+    paths = [p for p in _paths(body) if p]
+    for _ in range(data.draw(st.integers(1, 3))):
+        path = data.draw(st.sampled_from(paths))
+        value = data.draw(VALUES)
+        node: Any = body
+        try:  # an earlier edit may have replaced the path's parent
+            for part in path[:-1]:
+                node = node[part]
+            node[path[-1]] = value
+        except (TypeError, IndexError, KeyError):
+            continue
+    body["plan_hash"] = content_hash(body)
+    file = tmp_path_factory.mktemp("fuzz") / "p.json"
+    file.write_bytes(orjson.dumps(body))
+    try:
+        plan = read_plan_file(file)
+    except GalleryRefusal as refusal:
+        assert [d.code for d in refusal.diagnostics] == ["plan-invalid"]
+        assert len(refusal.diagnostics[0].message) < 3000
+        return
+    plan.summary(), plan.irreversible(), plan.changed  # usable as apply uses it
+    assert plan.digest() == body["plan_hash"]
