@@ -48,10 +48,17 @@ def test_text_diagnostic_line() -> None:
     assert (
         plain(text.diagnostic_line(d)) == "g.yaml:4:3: [error] key 'a' is repeated (duplicate-key)"
     )
+    # A problem with no place in a file says what it is about, never `gallery:`.
     w = Diagnostic.of("unmanaged-asset", "left as it is", asset="tulips")
     assert plain(text.diagnostic_line(w)) == (
-        "gallery: asset tulips: [warning] left as it is (unmanaged-asset)"
+        "asset tulips: [warning] left as it is (unmanaged-asset)"
     )
+    v = Diagnostic.of("conflict", "it moved", asset="tulips", version="1.0.0")
+    assert plain(text.diagnostic_line(v)) == (
+        "asset tulips version 1.0.0: [error] it moved (conflict)"
+    )
+    n = Diagnostic.of("gallery-unavailable", "cannot open it")
+    assert plain(text.diagnostic_line(n)) == "[error] cannot open it (gallery-unavailable)"
 
 
 def test_text_plan_exact() -> None:
@@ -60,30 +67,40 @@ def test_text_plan_exact() -> None:
         title="Flowers 2",
         visibility=Visibility(VisibilityLevel.PUBLIC),
         versions=(V1, Version("1.1.0", "cn-east-3", "app2")),
+        description="one\ntwo\nthree\n",
     )
     plan = Plan("acme", "sqlite:///g.db", (plan_asset(BASE, after),), ())
     assert plain(text.render_plan(plan)) == (
         "Gallery sqlite:///g.db, publisher acme\n"
         "\n"
         "! Irreversible — once applied, these cannot be undone:\n"
-        "  ! flowers: visibility: only_me -> public — public is final: it can never be narrowed\n"
-        "  ! flowers: versions[1.1.0]: cn-east-3/app2 — a published version can only be "
-        "discontinued, never deleted\n"
+        "  ! flowers: visibility only_me -> public; version 1.1.0 published\n"
         "\n"
         "~ asset flowers will be updated (revision 3)\n"
         "    ~ visibility: only_me -> public  ! irreversible\n"
         "    + versions[1.1.0]: cn-east-3/app2  ! irreversible\n"
         '    ~ title: "Flowers" -> "Flowers 2"\n'
+        "    ~ description: 0 chars -> 14 chars\n"
+        "        @@ -0,0 +1,3 @@\n"
+        "        +one\n"
+        "        +two\n"
+        "        +three\n"
         "\n"
-        "Plan: 0 to create, 1 to update, 0 to discontinue, 0 to release — 2 irreversible.\n"
+        "Plan: 0 to create, 1 to update (1 new version), 0 to discontinue, 0 to release"
+        " — 2 irreversible.\n"
+        f"Plan hash: {plan.digest()}\n"
     )
 
 
 def test_markdown_plan_exact_for_a_small_plan() -> None:
     after = replace(BASE, description="line one\nline two\n", status=Status.DISCONTINUED)
     plan = Plan("acme", "g", (plan_asset(BASE, after),), ())
+    digest = plan.digest()
     assert markdown.render_plan(plan) == (
-        "### gallery-sync plan: 0 to create, 0 to update, 1 to discontinue — 0 irreversible\n"
+        "### gallery-sync plan: 0 to create, 0 to update, 1 to discontinue, 0 to release\n"
+        "\n"
+        f"Plan hash: `{digest}` — to apply exactly this plan once it is saved with "
+        f"`plan --out PLANFILE`: `gallery-sync apply PLANFILE --plan-hash {digest}`\n"
         "\n"
         "<details>\n"
         "<summary>⛔ <code>flowers</code>: discontinue</summary>\n"
@@ -109,7 +126,7 @@ def test_markdown_plan_exact_for_a_small_plan() -> None:
 def test_markdown_escapes_html_and_table_pipes() -> None:
     after = replace(BASE, title="<script>a|b</script>")
     md = markdown.render_plan(Plan("acme", "g", (plan_asset(BASE, after),), ()))
-    assert '| title | "Flowers" | "&lt;script&gt;a\\|b&lt;/script&gt;" |' in md
+    assert '| title | "Flowers" | "&lt;script&gt;a&#124;b&lt;/script&gt;" |' in md
     assert "<script>" not in md
 
 
@@ -132,11 +149,15 @@ def test_markdown_stays_under_the_comment_limit_with_2000_assets() -> None:
     plan = Plan("acme", "g", tuple(assets), errors)
     md = markdown.render_plan(plan)
     assert len(md) <= markdown.MAX_CHARS
-    assert md.startswith("### gallery-sync plan: 0 to create, 2000 to update")
+    assert md.startswith("### gallery-sync plan: 0 to create, 2,000 to update")
     assert "an error that must survive" in md
     for i in range(0, 2000, 100):  # every irreversible change is kept
-        assert f"- `asset-{i:04d}` visibility: only_me → public" in md
-    assert "Run `gallery-sync plan --format json` for the full plan." in md
+        assert f"- `asset-{i:04d}`: visibility only_me → public\n" in md
+    assert md.endswith(
+        "Shown above: the summary, every error and warning, every irreversible change, and the "
+        f"details of the first {md.count('<details>'):,} of 2,000 changed assets. "
+        "Run `gallery-sync plan --format json` for the full plan.\n"
+    )
 
 
 def test_markdown_shows_a_changed_cover_as_old_and_new_sha256() -> None:
