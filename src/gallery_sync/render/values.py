@@ -150,10 +150,11 @@ def irreversible_phrases(
         ch = c.change
         if ch.path == ("visibility",):
             after = shown(ch, ch.after)
+            why = f" ({c.why})" if c.why else ""
             if asset.action is Action.CREATE or ch.before is None:
-                out.append(f"visibility {after}")
+                out.append(f"visibility {after}{why}")
             else:
-                out.append(f"visibility {shown(ch, ch.before)} {arrow} {after}")
+                out.append(f"visibility {shown(ch, ch.before)} {arrow} {after}{why}")
         elif ch.version is not None and ch.op is ChangeOp.ADD:
             published.append(ch.version)
         elif ch.version is not None:
