@@ -26,8 +26,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def _color() -> bool | None:
-    """Colours on a TTY, never with NO_COLOR (https://no-color.org)."""
-    return False if os.environ.get("NO_COLOR") else None
+    """Colours on a TTY, never with NO_COLOR (https://no-color.org) or on a dumb terminal."""
+    return False if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb" else None
 
 
 def echo(text: str, *, err: bool = False, nl: bool = False) -> None:
@@ -81,6 +81,8 @@ def cli() -> None:
     type=click.Choice(["text", "json", "github"]),
     default="text",
     show_default=True,
+    help="text: file:line:col lines for people; json: {valid, diagnostics} for scripts; "
+    "github: ::error workflow commands that annotate a pull request's diff.",
 )
 @_exits
 def validate(files: tuple[str, ...], fmt: str) -> int:
@@ -164,6 +166,9 @@ def _make_plan(
     type=click.Choice(["text", "markdown", "json", "github"]),
     default="text",
     show_default=True,
+    help="text: the plan for a terminal; markdown: a pull-request comment (under 60,000 "
+    "characters); json: the whole plan for scripts (the saved-plan format); github: ::error "
+    "workflow commands that annotate a pull request, and a ::notice with the summary.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @_plan_options
@@ -280,12 +285,16 @@ def apply(
                 err=True,
             )
             return EXIT_ERROR
-        answer = click.prompt(
-            "Apply these changes? Only 'yes' will be accepted",
-            default="",
-            show_default=False,
-            err=as_json,
-        )
+        try:
+            answer = click.prompt(
+                "Apply these changes? Only 'yes' will be accepted",
+                default="",
+                show_default=False,
+                err=as_json,
+            )
+        except click.exceptions.Abort:  # Ctrl-C or end of input at the prompt
+            echo("\n", err=as_json)  # the cursor is still on the prompt's line
+            answer = ""
         if answer != "yes":
             say("Apply cancelled; nothing was written.\n")
             return EXIT_ERROR
@@ -660,10 +669,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_ERROR
     except click.exceptions.Abort:
-        echo("Aborted; nothing was written.\n", err=True)
+        echo("\nAborted; nothing was written.\n", err=True)
         return EXIT_ERROR
     except click.ClickException as exc:
-        exc.show()
+        import io
+
+        shown = io.StringIO()
+        exc.show(file=shown)  # usage and message; the message may quote what the user typed
+        echo(_escaped(shown.getvalue()), err=True)
         return EXIT_ERROR
     except GalleryRefusal as exc:
         from gallery_sync.render.text import diagnostic_line
@@ -672,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
             echo(diagnostic_line(d) + "\n", err=True)
         return EXIT_ERROR
     except GallerySyncError as exc:
-        echo(f"error: {exc}\n", err=True)
+        echo(f"error: {_escaped(str(exc))}\n", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         echo("Interrupted.\n", err=True)
@@ -681,13 +694,20 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("GALLERY_SYNC_DEBUG"):
             raise
         echo(
-            f"internal error: {type(exc).__name__}: {exc}\n"
+            f"internal error: {type(exc).__name__}: {_escaped(str(exc))}\n"
             "This is a bug in gallery-sync; run again with GALLERY_SYNC_DEBUG=1 for the "
             "traceback, and report it.\n",
             err=True,
         )
         return EXIT_ERROR
     return EXIT_OK
+
+
+def _escaped(text: str) -> str:
+    """An error's text, its file names and values included, safe for a terminal."""
+    from gallery_sync.render.escape import terminal
+
+    return terminal(text)
 
 
 if __name__ == "__main__":  # pragma: no cover

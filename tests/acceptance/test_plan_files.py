@@ -125,7 +125,7 @@ def test_a_rehashed_forgery_is_refused_by_the_pinned_plan_hash(ws: Workspace) ->
     pinned = ws.run("apply", "forged.json", "--plan-hash", reviewed)
     assert pinned.code == 1
     assert pinned.err == (
-        f"gallery: [error] plan file forged.json has plan hash {body['plan_hash']}, not "
+        f"[error] plan file forged.json has plan hash {body['plan_hash']}, not "
         f"{reviewed} as --plan-hash requires; nothing was applied (plan-invalid)\n"
     )
     prefix = ws.run("apply", "p.json", "--plan-hash", reviewed[:12])
@@ -259,7 +259,7 @@ def test_a_special_file_as_the_plan_is_refused_at_once(ws: Workspace, special: s
         "directory": "a directory, not a regular file",
     }
     expected = kind.get(special, "a character device, not a regular file")
-    assert result.err == f"gallery: [error] plan file {path} is {expected} (plan-invalid)\n"
+    assert result.err == f"[error] plan file {path} is {expected} (plan-invalid)\n"
 
 
 # --- plan --out: a failed write leaves nothing behind --------------------------------------

@@ -119,11 +119,14 @@ def test_markdown_plan_comment(ws: Workspace) -> None:
     md = out.out
     first = md.splitlines()[0]
     assert (
-        first
-        == "### gallery-sync plan: 0 to create, 1 to update, 0 to discontinue — 1 irreversible"
+        first == "### gallery-sync plan: 0 to create, 1 to update, 0 to discontinue, 0 to release"
+        " — 1 irreversible"
     )
     assert "#### ⚠️ Irreversible changes — merging makes these permanent" in md
-    assert "- `support-chat-summarizer` visibility: only_me → public — public is final" in md
+    assert (
+        "- `support-chat-summarizer`: visibility only_me → public"
+        " (public is final: it can never be narrowed)\n" in md
+    )
     assert "<summary>✏️ <code>support-chat-summarizer</code>: update ⚠️ irreversible</summary>" in md
     assert "| visibility ⚠️ | only_me | public |" in md
     assert "```diff\n--- before\n+++ after\n" in md

@@ -110,7 +110,7 @@ def test_stale_plan_names_every_field_that_moved(ws: Workspace) -> None:
     stale = ws.run("apply", "p.json")
     assert stale.code == 1
     assert stale.err == (
-        "gallery: asset flowers: [error] asset 'flowers' changed in the gallery since the plan "
+        "asset flowers: [error] asset 'flowers' changed in the gallery since the plan "
         "was made: revision 1 -> 2 (description, duration_limit changed; versions[1.1.0] "
         "added). Nothing was applied; run plan again and review the new plan (stale-plan)\n"
     )

@@ -43,3 +43,64 @@ def terminal_line(text: str) -> str:
     if text.isprintable():
         return text
     return _UNSAFE_ONE_LINE.sub(_visible, text)
+
+
+# --- GitHub workflow commands (`::error ...::message`) -------------------------------------
+# The toolkit's own escaping (`%`, CR, LF as %25, %0D, %0A; `:` and `,` too in properties)
+# keeps a value inside its command; the other controls are made visible as on a terminal.
+_UNSAFE_WORKFLOW = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]"
+)
+
+
+def workflow_data(text: str) -> str:
+    """A workflow command's message: controls visible, then the toolkit's escaping."""
+    if not text.isprintable():
+        text = _UNSAFE_WORKFLOW.sub(_visible, text)
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def workflow_property(text: str) -> str:
+    """A workflow command's property value (file=, title=): as data, and `:` and `,` too."""
+    return workflow_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+# --- Markdown (a pull-request comment) -----------------------------------------------------
+# A value must stay text: no HTML (a `</details>` would close our section, a `<img>` load a
+# tracker), no inline link or image, no code span or table cell broken open, no controls.
+# Emphasis (`*`, `_`) is left alone: it can restyle a value, never take the comment over.
+_MARKDOWN = {
+    "&": "&amp;",
+    "<": "&lt;",
+    ">": "&gt;",
+    "`": "&#96;",
+    "|": "&#124;",
+    "](": "]&#40;",
+}
+# `](` is where a link or an image starts; a bracket alone links nowhere (a definition
+# would have to start a line, and a value never does).
+_MARKDOWN_SPECIAL = re.compile("[&<>`|]|\\]\\(")
+# A backslash escapes the ASCII punctuation after it (`\&` would show an entity raw).
+_BACKSLASH_ESCAPING = re.compile(r"\\(?=[!-/:-@\[-`{-~])")
+_PLAIN_CODE = re.compile(r"[A-Za-z0-9.:/@+=,#-]*")
+
+
+def markdown_text(text: str) -> str:
+    """A value inline in Markdown (a list item, a table cell): on one line, inert."""
+    text = _MARKDOWN_SPECIAL.sub(lambda m: _MARKDOWN[m.group()], terminal_line(text))
+    return _BACKSLASH_ESCAPING.sub(r"\\\\", text)
+
+
+def markdown_code(text: str) -> str:
+    """A value as code: a backtick span when it is plain, else `<code>` with entities."""
+    if _PLAIN_CODE.fullmatch(text):
+        return f"`{text}`"
+    return f"<code>{markdown_text(text)}</code>"
+
+
+def markdown_fenced(text: str, info: str = "") -> list[str]:
+    """Lines of a fenced code block holding `text`, with a fence no line can close."""
+    text = terminal(text)
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return [fence + info, *text.split("\n"), fence]

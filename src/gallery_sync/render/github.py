@@ -4,30 +4,24 @@ from __future__ import annotations
 
 from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.plan import Plan
-from gallery_sync.render.text import summary_line
-
-
-def escape_data(text: str) -> str:
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def escape_property(text: str) -> str:
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+from gallery_sync.render.escape import workflow_data, workflow_property
+from gallery_sync.render.values import summary
 
 
 def command(d: Diagnostic) -> str:
     props = []
     if d.place is not None:
         props += [
-            f"file={escape_property(d.place.file)}",
+            f"file={workflow_property(d.place.file)}",
             f"line={d.place.line}",
             f"col={d.place.column}",
         ]
-    props.append(f"title={escape_property(d.code)}")
+    props.append(f"title={workflow_property(d.code)}")
     subject = ""
     if d.place is None and d.asset:
-        subject = f"asset {d.asset}: "
-    return f"::{d.severity.value} {','.join(props)}::{escape_data(subject + d.message)}"
+        version = f" version {d.version}" if d.version else ""
+        subject = f"asset {d.asset}{version}: "
+    return f"::{d.severity.value} {','.join(props)}::{workflow_data(subject + d.message)}"
 
 
 def render_diagnostics(diagnostics: list[Diagnostic]) -> str:
@@ -35,6 +29,10 @@ def render_diagnostics(diagnostics: list[Diagnostic]) -> str:
 
 
 def render_plan(plan: Plan) -> str:
+    """The problems, then one notice: the summary, and the plan hash a reviewer can pin."""
     lines = [command(d) for d in plan.diagnostics]
-    lines.append(f"::notice title=gallery-sync plan::{escape_data(summary_line(plan))}")
+    notice = f"Plan: {summary(plan)}."
+    if plan.has_changes and not plan.has_errors:
+        notice += f" Plan hash: {plan.digest()}"
+    lines.append(f"::notice title=gallery-sync plan::{workflow_data(notice)}")
     return "\n".join(lines) + "\n"

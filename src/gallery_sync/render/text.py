@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 
 import click
@@ -11,10 +12,21 @@ from gallery_sync.apply import ApplyReport, Outcome
 from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.diff import ChangeOp
 from gallery_sync.gallery import AuditEntry
-from gallery_sync.model import Asset, Version
+from gallery_sync.model import Asset, Version, Visibility
 from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
 from gallery_sync.render.escape import terminal_line
-from gallery_sync.render.values import shown
+from gallery_sync.render.values import (
+    LIST_LIMIT,
+    count,
+    irreversible_by_asset,
+    irreversible_phrases,
+    is_multiline_text,
+    more,
+    shown,
+    summary,
+    text_diff,
+    versions_phrase,
+)
 
 SYMBOL = {
     Action.CREATE: ("+", "green"),
@@ -34,14 +46,18 @@ CHANGE_SYMBOL = {ChangeOp.ADD: "+", ChangeOp.CHANGE: "~", ChangeOp.REMOVE: "-"}
 
 
 def diagnostic_line(d: Diagnostic) -> str:
-    """`file:line:col: [level] message (code)`, as yamllint writes it."""
-    where = f"{d.place.file}:{d.place.line}:{d.place.column}" if d.place else "gallery"
-    about = ""
-    if d.place is None and d.asset:
-        about = f" asset {d.asset}" + (f" version {d.version}" if d.version else "") + ":"
+    """`file:line:col: [level] message (code)`, as yamllint writes it; a problem with no place
+    in a file says what it is about instead: `asset flowers version 1.0.0: [error] ...`."""
+    if d.place is not None:
+        where = f"{terminal_line(d.place.file)}:{d.place.line}:{d.place.column}: "
+    elif d.asset:
+        version = f" version {terminal_line(d.version)}" if d.version else ""
+        where = f"asset {terminal_line(d.asset)}{version}: "
+    else:
+        where = ""
     colour = "red" if d.severity is Severity.ERROR else "yellow"
     level = click.style(d.severity.value, fg=colour, bold=True)
-    return f"{where}:{about} [{level}] {d.message} ({d.code})"
+    return f"{where}[{level}] {terminal_line(d.message)} ({terminal_line(d.code)})"
 
 
 def render_diagnostics(diagnostics: list[Diagnostic]) -> str:
@@ -49,77 +65,146 @@ def render_diagnostics(diagnostics: list[Diagnostic]) -> str:
     errors = sum(d.is_error for d in diagnostics)
     warnings = len(diagnostics) - errors
     if errors:
-        lines.append(f"{_count(errors, 'error')}, {_count(warnings, 'warning')}: invalid.")
+        lines.append(f"{count(errors, 'error')}, {count(warnings, 'warning')}: invalid.")
     else:
-        lines.append(f"valid ({_count(warnings, 'warning')}).")
+        lines.append(f"valid ({count(warnings, 'warning')}).")
     return "\n".join(lines) + "\n"
 
 
+def _plan_diagnostic_lines(diagnostics: tuple[Diagnostic, ...]) -> list[str]:
+    """Every problem at a place in a file (each is one to fix); of those without a place,
+    which grow with the gallery (unmanaged assets), LIST_LIMIT per code and a count."""
+    lines, unplaced = [], Counter[tuple[str, Severity]]()
+    for d in diagnostics:
+        if d.place is None:
+            unplaced[d.code, d.severity] += 1
+            if unplaced[d.code, d.severity] > LIST_LIMIT:
+                continue
+        lines.append(diagnostic_line(d))
+    for (code, severity), n in unplaced.items():
+        if n > LIST_LIMIT:
+            what = f"{terminal_line(code)} {severity.value}s (--format json lists them all)"
+            lines.append(f"... {more(n - LIST_LIMIT, what)}")
+    return lines
+
+
 def render_plan(plan: Plan) -> str:
-    out = [f"Gallery {plan.gallery}, publisher {plan.publisher}", ""]
+    out = [
+        f"Gallery {terminal_line(plan.gallery)}, publisher {terminal_line(plan.publisher)}",
+        "",
+    ]
     if plan.diagnostics:
-        out += [diagnostic_line(d) for d in plan.diagnostics] + [""]
+        out += [*_plan_diagnostic_lines(plan.diagnostics), ""]
     if plan.has_errors:
+        refused = [a for a in plan.assets if a.refused]
+        for asset in refused[:LIST_LIMIT]:
+            head = click.style(f"x asset {terminal_line(asset.id)}", fg="red", bold=True)
+            out.append(f"{head}: refused (see the errors above)")
+        if len(refused) > LIST_LIMIT:
+            out.append(f"... {more(len(refused) - LIST_LIMIT, 'assets refused')}")
+        if refused:
+            out.append("")
         out.append(click.style("The plan has errors: nothing can be applied.", fg="red", bold=True))
         out.append(summary_line(plan))
         return "\n".join(out) + "\n"
-    irreversible = plan.irreversible()
-    if irreversible:
-        out.append(
-            click.style(
-                "! Irreversible — once applied, these cannot be undone:", fg="red", bold=True
-            )
-        )
-        for asset, change in irreversible:
-            out.append(f"  ! {asset.id}: {_change_text(change)} — {change.why}")
-        out.append("")
-    for asset in plan.assets:
-        if asset.operations:
+    irreversible = irreversible_by_asset(plan)
+    out += _irreversible_lines(irreversible)
+    created = sum(a.action is Action.CREATE for a in plan.changed)
+    compact = created > LIST_LIMIT
+    for asset in plan.changed:
+        if compact and asset.action is Action.CREATE:
+            out.append(_created_line(asset))
+        else:
             out += [*_asset_block(asset), ""]
+    if compact:
+        out += [
+            "",
+            f"({count(created, 'new asset')} shown one line each; "
+            "`plan --format json` has every field.)",
+        ]
     if not plan.has_changes:
         out.append("No changes. The gallery matches the configuration.")
-    out.append(summary_line(plan))
+    out.append(summary_line(plan, irreversible=sum(len(found) for _, found in irreversible)))
+    if plan.has_changes:
+        out.append(f"Plan hash: {plan.digest()}")
     return "\n".join(out) + "\n"
+
+
+def _irreversible_lines(grouped: list[tuple[AssetPlan, list[PlannedChange]]]) -> list[str]:
+    """One line per asset with irreversible changes, the first LIST_LIMIT of them."""
+    if not grouped:
+        return []
+    title = "! Irreversible — once applied, these cannot be undone:"
+    out = [click.style(title, fg="red", bold=True)]
+    for asset, changes in grouped[:LIST_LIMIT]:
+        phrases = "; ".join(irreversible_phrases(asset, changes, arrow="->"))
+        out.append(f"  ! {terminal_line(asset.id)}: {terminal_line(phrases)}")
+    if len(grouped) > LIST_LIMIT:
+        rest = more(len(grouped) - LIST_LIMIT, "assets with irreversible changes, each marked !")
+        out.append(f"  ... {rest} below")
+    return [*out, ""]
+
+
+def _created_line(asset: AssetPlan) -> str:
+    """A new asset on one line: its title, versions and visibility (big plans)."""
+    value = asset.operations[0].value if asset.operations else {}
+    head = click.style(f"+ asset {terminal_line(asset.id)}", fg="green", bold=True)
+    what = [
+        json.dumps(value.get("title", ""), ensure_ascii=False),
+        versions_phrase(list(value.get("versions", {})) or ["?"]),
+        f"visibility {Visibility.from_json(value.get('visibility', 'only_me'))}",
+    ]
+    return f"{head} will be created: {terminal_line(', '.join(what))}{_IRREVERSIBLE_MARK}"
+
+
+_IRREVERSIBLE_MARK = click.style("  ! irreversible", fg="red")
 
 
 def _asset_block(asset: AssetPlan) -> list[str]:
     symbol, colour = SYMBOL[asset.action]
     revision = f" (revision {asset.revision})" if asset.revision is not None else ""
-    head = click.style(f"{symbol} asset {asset.id}", fg=colour, bold=True)
+    head = click.style(f"{symbol} asset {terminal_line(asset.id)}", fg=colour, bold=True)
     lines = [f"{head} {VERB.get(asset.action, '')}{revision}"]
     for change in sorted(asset.changes, key=lambda c: c.risk is not Risk.IRREVERSIBLE):
-        mark = click.style("  ! irreversible", fg="red") if change.risk is Risk.IRREVERSIBLE else ""
+        mark = _IRREVERSIBLE_MARK if change.risk is Risk.IRREVERSIBLE else ""
         sym = CHANGE_SYMBOL[change.change.op]
         lines.append(f"    {sym} {_change_text(change)}{mark}")
+        if is_multiline_text(change.change):
+            lines += _diff_lines(change.change.before, change.change.after)
     return lines
 
 
 def _change_text(change: PlannedChange) -> str:
     c = change.change
+    field = terminal_line(c.field)
     if c.op is ChangeOp.ADD and c.before is None:
-        return f"{c.field}: {shown(c, c.after)}"
+        return f"{field}: {terminal_line(shown(c, c.after))}"
     if c.op is ChangeOp.REMOVE:
-        return f"{c.field}: {shown(c, c.before)} (removed)"
-    return f"{c.field}: {shown(c, c.before)} -> {shown(c, c.after)}"
+        return f"{field}: {terminal_line(shown(c, c.before))} (removed)"
+    if is_multiline_text(c):
+        return f"{field}: {len(c.before):,} chars -> {len(c.after):,} chars"
+    return f"{field}: {terminal_line(shown(c, c.before))} -> {terminal_line(shown(c, c.after))}"
 
 
-def summary_line(plan: Plan) -> str:
-    s = plan.summary()
-    text = (
-        f"Plan: {s['create']} to create, {s['update']} to update, "
-        f"{s['discontinue']} to discontinue, {s['release']} to release"
-    )
-    irreversible = len(plan.irreversible())
-    if irreversible:
-        text += f" — {irreversible} irreversible"
-    extras = []
-    if s["unmanaged"]:
-        extras.append(f"{s['unmanaged']} unmanaged")
-    if s["errors"]:
-        extras.append(_count(s["errors"], "error"))
-    if s["warnings"]:
-        extras.append(_count(s["warnings"], "warning"))
-    return text + (f" ({', '.join(extras)})" if extras else "") + "."
+DIFF_LINES = 40  # of a changed text in the terminal; the json plan has both texts whole
+_DIFF_COLOUR = {"-": "red", "+": "green", "@": "cyan"}
+
+
+def _diff_lines(before: str, after: str) -> list[str]:
+    """A changed text as a unified diff, indented under its field, as Terraform shows it."""
+    lines = text_diff(before, after)[2:]  # no ---/+++ header: the field line names both
+    shown_lines = [
+        "        " + click.style(terminal_line(line), fg=_DIFF_COLOUR.get(line[:1]))
+        for line in lines[:DIFF_LINES]
+    ]
+    if len(lines) > DIFF_LINES:
+        rest = more(len(lines) - DIFF_LINES, "lines of the diff (--format json has both texts)")
+        shown_lines.append(f"        ... {rest}")
+    return shown_lines
+
+
+def summary_line(plan: Plan, *, irreversible: int | None = None) -> str:
+    return f"Plan: {summary(plan, irreversible=irreversible)}."
 
 
 def _count(n: int, word: str) -> str:

@@ -1,0 +1,29 @@
+"""The user's reference cannot drift: every diagnostic code, category and agreement is in it."""
+
+from __future__ import annotations
+
+import re
+
+from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
+from gallery_sync.diagnostics import CODES
+from helpers import REPO
+
+REFERENCE = (REPO / "docs" / "reference.md").read_text()
+
+
+def test_every_diagnostic_code_has_a_row_with_its_severity() -> None:
+    rows = dict(re.findall(r"^\| `([a-z-]+)` \| (error|warning) \|", REFERENCE, re.M))
+    assert rows == {code: severity.value for code, severity in CODES.items()}
+
+
+def test_every_default_category_and_agreement_is_listed() -> None:
+    for category in DEFAULT_CATEGORIES:
+        assert f"| `{category}` |" in REFERENCE
+    for agreement, name in DEFAULT_AGREEMENTS.items():
+        assert f"| `{agreement}` | {name} |" in REFERENCE
+
+
+def test_the_readme_sends_users_to_docs_they_have() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "SPEC" not in readme
+    assert "(docs/reference.md)" in readme
