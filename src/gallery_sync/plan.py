@@ -225,6 +225,18 @@ def field_digests(asset: Asset) -> dict[str, str]:
     }
 
 
+def new_applications(desired: Mapping[str, Asset], state: GalleryState) -> set[tuple[str, str]]:
+    """The (region, name) of the applications the versions a plan adds name: the catalog look-ups
+    its rules make. A plan that adds no version needs none of a catalog's thousands."""
+    keys = set()
+    for asset_id, asset in desired.items():
+        current = state.assets.get(asset_id)
+        for v in asset.versions:
+            if current is None or current.version(v.version) is None:
+                keys.add((v.region, v.ai_application))
+    return keys
+
+
 def build_plan(
     config: Config,
     state: GalleryState,

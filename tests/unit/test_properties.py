@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from gallery_sync.apply import apply_plan
 from gallery_sync.config import Config
 from gallery_sync.errors import GalleryRefusal
-from gallery_sync.gallery import WriteRequest, open_gallery
-from gallery_sync.gallery.local import LocalGallery
+from gallery_sync.gallery import Principal, WriteRequest, open_gallery
+from gallery_sync.gallery.service import GalleryService
 from gallery_sync.model import (
     Application,
     Asset,
@@ -113,8 +113,8 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
     tmp_path: Path, steps: list[dict[str, Asset]]
 ) -> None:
     path = tmp_path / f"g-{hashlib.sha1(repr(steps).encode()).hexdigest()}.db"
-    gallery = open_gallery(f"sqlite:///{path}", create=True)
-    assert isinstance(gallery, LocalGallery)
+    gallery = open_gallery(f"sqlite:///{path}", create=True, principal=Principal.embedded("acme"))
+    assert isinstance(gallery, GalleryService)
     gallery.add_application(Application("app", "cn-north-4"))
     gallery.add_application(Application("app2", "cn-north-4"))
     state = gallery.read_state()
@@ -132,9 +132,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
                 before = fingerprint(path)
                 try:
                     gallery.write_asset(
-                        WriteRequest(
-                            "acme", asset_id, current.revision if current else None, ops, AGREED
-                        )
+                        WriteRequest(asset_id, current.revision if current else None, ops, AGREED)
                     )
                 except GalleryRefusal as refusal:
                     event(f"refused: {refusal.code}")
