@@ -370,6 +370,11 @@ def _classify(change: Change, current: Asset | None) -> PlannedChange:
     return PlannedChange(change)
 
 
+# The fields that are neither content (update-fields) nor status (release, discontinue): each
+# has an operation of its own. Every field of model.FIELDS is one of the three.
+FIELD_OPERATIONS = {"visibility": OpKind.SET_VISIBILITY, "duration_limit": OpKind.SET_DURATION}
+
+
 def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
     """The writes, in the order of SPEC section 5, that take current to desired."""
     if current is None:
@@ -381,10 +386,9 @@ def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
     fields = {k: now[k] for k in CONTENT_FIELDS if was[k] != now[k]}
     if fields:
         ops.append(Operation(OpKind.UPDATE_FIELDS, value=fields))
-    if was["visibility"] != now["visibility"]:
-        ops.append(Operation(OpKind.SET_VISIBILITY, value=now["visibility"]))
-    if was["duration_limit"] != now["duration_limit"]:
-        ops.append(Operation(OpKind.SET_DURATION, value=now["duration_limit"]))
+    for name, kind in FIELD_OPERATIONS.items():
+        if was[name] != now[name]:
+            ops.append(Operation(kind, value=now[name]))
     old: dict[str, Version] = {v.version: v for v in current.versions}
     ordered = sorted(desired.versions, key=Version.order)
     ops += [
