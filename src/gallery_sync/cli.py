@@ -126,11 +126,9 @@ def _make_plan(
     create: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Load the config and the gallery, and plan; returns (config, gallery, plan or None)."""
-    from dataclasses import replace
-
     from gallery_sync.config import load_config
+    from gallery_sync.engine import desired_state, make_plan
     from gallery_sync.gallery import Principal, open_gallery
-    from gallery_sync.plan import build_plan, new_applications
 
     config = load_config(list(files) or ["gallery.yaml"])
     if not config.valid:
@@ -141,22 +139,8 @@ def _make_plan(
         create=create,
         principal=Principal.embedded(config.publisher or ""),
     )
-    state = gallery.read_state(set(config.assets) | set(targets))
-    unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
-    if unknown:
-        raise UsageError(f"--target {', '.join(unknown)}: no such asset in the config or gallery")
-    plan = build_plan(
-        config,
-        state,
-        gallery.catalog(new_applications(config.assets, state)),
-        gallery=gallery.url,
-        account=gallery.account(),
-        prune=prune,
-        targets=frozenset(targets),
-    )
-    # Cover files by absolute path: a saved plan applied from another directory finds them.
-    covers = {sha: os.path.abspath(path) for sha, path in plan.covers.items()}
-    return config, gallery, replace(plan, covers=covers)
+    plan = make_plan(desired_state(config), gallery, prune=prune, targets=targets)
+    return config, gallery, plan
 
 
 @cli.command()
@@ -251,7 +235,8 @@ def apply(
     """Carry out the plan (or a saved PLANFILE). Exit 0 all applied, 1 anything failed."""
     from pathlib import Path
 
-    from gallery_sync.apply import ApplyReport, apply_plan
+    from gallery_sync.apply import ApplyReport
+    from gallery_sync.engine import run_apply
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
     from gallery_sync.render.text import render_apply_report, render_plan
 
@@ -296,7 +281,7 @@ def apply(
             return EXIT_ERROR
     base = Path(files[0]) if files else Path("gallery.yaml")
     with _stop_requests() as should_stop:
-        report = apply_plan(
+        report = run_apply(
             the_plan,
             store,
             message=message if message is not None else _git_commit(base, inputs),

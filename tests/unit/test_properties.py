@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from gallery_sync.apply import apply_plan
 from gallery_sync.config import Config
+from gallery_sync.engine import desired_state
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import Principal, WriteRequest, open_gallery
 from gallery_sync.gallery.service import GalleryService
@@ -120,7 +121,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
     state = gallery.read_state()
     for desired in steps:
         config = Config(publisher="acme", accepted_agreements=AGREED, assets=dict(desired))
-        plan = build_plan(config, state, gallery.catalog(), gallery=gallery.url)
+        plan = build_plan(desired_state(config), state, gallery.catalog(), gallery=gallery.url)
         if plan.has_errors:
             # Force every asset's writes through the gallery anyway: each must be refused
             # whole, or be legal on its own.
@@ -142,7 +143,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
             report = apply_plan(plan, gallery)
             assert report.ok, report
             after = gallery.read_state()
-            again = build_plan(config, after, gallery.catalog(), gallery=gallery.url)
+            again = build_plan(desired_state(config), after, gallery.catalog(), gallery=gallery.url)
             assert not again.has_changes  # apply converges in one run
         new_state = gallery.read_state()
         check_history(state, new_state)
