@@ -75,7 +75,7 @@ def fresh_gallery(path: Path, n: int) -> None:
         "from generate import application\n"
         "from gallery_sync.gallery import open_gallery\n"
         f"g = open_gallery('sqlite:///{path}', create=True)\n"
-        "with g.transaction() as tx:\n"
+        "with g.store.transaction() as tx:\n"
         "    tx.db.executemany('INSERT INTO applications VALUES (?, ?, NULL)',\n"
         f"        [application(i, v)[::-1] for i in range({n}) for v in range(6)])\n"
         "    tx.bump_catalog_version()\n"

@@ -81,10 +81,12 @@ class Workspace:
             gallery.add_application(Application(name, region, image))
         gallery.close()
 
-    def gallery(self) -> Any:
-        from gallery_sync.gallery import open_gallery
+    def gallery(self, account: str | None = None) -> Any:
+        """The workspace's embedded gallery, used as `account` (None: read everything)."""
+        from gallery_sync.gallery import Principal, open_gallery
 
-        return open_gallery(f"sqlite:///{self.root / '.gallery' / 'gallery.db'}")
+        url = f"sqlite:///{self.root / '.gallery' / 'gallery.db'}"
+        return open_gallery(url, principal=Principal.embedded(account))
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64

@@ -92,7 +92,6 @@ def apply_plan(
     started = time.perf_counter()
     requests = [
         WriteRequest(
-            account=plan.publisher,
             asset_id=asset.id,
             expected_revision=asset.revision,
             operations=asset.operations,

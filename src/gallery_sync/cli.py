@@ -128,32 +128,21 @@ def _make_plan(
     create: bool = False,
 ) -> tuple[Any, Any, Any]:
     """Load the config and the gallery, and plan; returns (config, gallery, plan or None)."""
-    from dataclasses import replace
-
     from gallery_sync.config import load_config
-    from gallery_sync.gallery import open_gallery
-    from gallery_sync.plan import build_plan
+    from gallery_sync.engine import desired_state, make_plan
+    from gallery_sync.gallery import Principal, open_gallery
 
     config = load_config(list(files) or ["gallery.yaml"])
     if not config.valid:
         return config, None, None
-    gallery = open_gallery(gallery_url, root=config_root(files), create=create)
-    state = gallery.read_state()
-    unknown = sorted(set(targets) - set(config.assets) - set(state.assets))
-    if unknown:
-        raise UsageError(f"--target {', '.join(unknown)}: no such asset in the config or gallery")
-    plan = build_plan(
-        config,
-        state,
-        gallery.catalog(),
-        gallery=gallery.url,
-        account=gallery.account(),
-        prune=prune,
-        targets=frozenset(targets),
+    gallery = open_gallery(
+        gallery_url,
+        root=config_root(files),
+        create=create,
+        principal=Principal.embedded(config.publisher or ""),
     )
-    # Cover files by absolute path: a saved plan applied from another directory finds them.
-    covers = {sha: os.path.abspath(path) for sha, path in plan.covers.items()}
-    return config, gallery, replace(plan, covers=covers)
+    plan = make_plan(desired_state(config), gallery, prune=prune, targets=targets)
+    return config, gallery, plan
 
 
 @cli.command()
@@ -251,7 +240,8 @@ def apply(
     """Carry out the plan (or a saved PLANFILE). Exit 0 all applied, 1 anything failed."""
     from pathlib import Path
 
-    from gallery_sync.apply import ApplyReport, apply_plan
+    from gallery_sync.apply import ApplyReport
+    from gallery_sync.engine import run_apply
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
     from gallery_sync.render.text import render_apply_report, render_plan
 
@@ -300,7 +290,7 @@ def apply(
             return EXIT_ERROR
     base = Path(files[0]) if files else Path("gallery.yaml")
     with _stop_requests() as should_stop:
-        report = apply_plan(
+        report = run_apply(
             the_plan,
             store,
             message=message if message is not None else _git_commit(base, inputs),
@@ -378,10 +368,13 @@ def _progress(total: int, stream: TextIO) -> Callable[[list[tuple[Any, Any]]], N
 
 
 def _load_saved_plan(path: Path, gallery_url: str | None, plan_hash: str | None) -> tuple[Any, Any]:
-    from gallery_sync.gallery import open_gallery
+    from gallery_sync.gallery import Gallery, Principal, open_gallery
     from gallery_sync.saved import load_saved_plan
 
-    return load_saved_plan(path, open_gallery, gallery_url, plan_hash=plan_hash)
+    def open_as(url: str, publisher: str) -> Gallery:
+        return open_gallery(url, principal=Principal.embedded(publisher))
+
+    return load_saved_plan(path, open_as, gallery_url, plan_hash=plan_hash)
 
 
 def _git_commit(config_path: Path, inputs: list[str]) -> str:
@@ -554,12 +547,11 @@ def import_(
     # Standard output sits beside nothing: only a file written next to a config joins it.
     neighbour = find_neighbour(root, target) if target is not None else None
     who = pick_account(assets, account, neighbour)
-    cover = getattr(opened, "cover", lambda sha: None)
     imported = build_import(
         assets,
-        opened.catalog(),
+        opened.catalog(()),
         who,
-        cover,
+        opened.cover,
         ids=frozenset(asset_ids),
         neighbour=neighbour,
         files_dir=files_dir,
@@ -637,7 +629,6 @@ def apps_registries(
     """Show, or set to PATTERNS (fnmatch, e.g. swr.*.myhuaweicloud.com), the registries
     container images may come from."""
     from gallery_sync.gallery import open_gallery
-    from gallery_sync.gallery.local import LocalGallery
     from gallery_sync.render.escape import terminal_line
     from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
     from gallery_sync.shape import check_registry_pattern
@@ -650,11 +641,12 @@ def apps_registries(
     writes = bool(patterns) or reset
     root = config_root((config,) if config else ())
     opened = open_gallery(gallery, root=root, create=writes)
+    operator = opened.admin()
     if writes:
-        if not isinstance(opened, LocalGallery):
+        if operator is None:
             raise UsageError("only the embedded gallery's registries are set from here")
-        opened.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
-    for pattern in opened.catalog().allowed_registries:
+        operator.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
+    for pattern in opened.catalog(()).allowed_registries:
         echo(terminal_line(pattern) + "\n")
 
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 
@@ -134,10 +135,46 @@ class Version:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class AssetField:
+    """One field of an asset's canonical form: how it is written and read as JSON, and whether
+    a plain update (update-fields) carries it. FIELDS, in canonical order, is the one list."""
+
+    name: str
+    dump: Callable[[Any], Any]  # the attribute's value -> JSON
+    load: Callable[[Mapping[str, Any]], Any]  # a canonical (or config) mapping -> the value
+    content: bool = False
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+FIELDS: tuple[AssetField, ...] = (
+    AssetField("title", _same, lambda d: d["title"], content=True),
+    AssetField("cover", _same, lambda d: d.get("cover"), content=True),
+    AssetField("description", _same, lambda d: d.get("description", ""), content=True),
+    AssetField(
+        "categories", sorted, lambda d: tuple(sorted(d.get("categories", ()))), content=True
+    ),
+    AssetField(
+        "visibility",
+        lambda v: v.to_json(),
+        lambda d: Visibility.from_json(d.get("visibility", "only_me")),
+    ),
+    AssetField(
+        "duration_limit",
+        lambda v: v.to_json(),
+        lambda d: DurationLimit.from_json(d.get("duration_limit")),
+    ),
+    AssetField("status", lambda v: v.value, lambda d: Status.of(d.get("status", "released"))),
+)
+# Every field of the canonical form but versions (which come last), in its order.
+ASSET_FIELDS = tuple(f.name for f in FIELDS)
 # Asset fields a plain update may change, in the order plans show them.
-CONTENT_FIELDS = ("title", "cover", "description", "categories")
-# Every field of the canonical form but versions, in its order (see Asset.to_json).
-ASSET_FIELDS = (*CONTENT_FIELDS, "visibility", "duration_limit", "status")
+CONTENT_FIELDS = tuple(f.name for f in FIELDS if f.content)
+# An asset's state: every field and its versions (not its id, publisher or revision).
+_state = attrgetter(*ASSET_FIELDS, "versions")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,26 +201,7 @@ class Asset:
 
     def same_state(self, other: Asset) -> bool:
         """`self.to_json() == other.to_json()`, without building either in the common case."""
-        fields = (
-            self.title,
-            self.cover,
-            self.description,
-            self.categories,
-            self.visibility,
-            self.duration_limit,
-            self.status,
-            self.versions,
-        )
-        return fields == (
-            other.title,
-            other.cover,
-            other.description,
-            other.categories,
-            other.visibility,
-            other.duration_limit,
-            other.status,
-            other.versions,
-        ) or (self.to_json() == other.to_json())
+        return _state(self) == _state(other) or self.to_json() == other.to_json()
 
     @property
     def released_versions(self) -> list[Version]:
@@ -191,16 +209,9 @@ class Asset:
 
     def to_json(self) -> dict[str, Any]:
         """The canonical form: what diffs compare, plans carry and stores keep."""
-        return {
-            "title": self.title,
-            "cover": self.cover,
-            "description": self.description,
-            "categories": sorted(self.categories),
-            "visibility": self.visibility.to_json(),
-            "duration_limit": self.duration_limit.to_json(),
-            "status": self.status.value,
-            "versions": {v.version: v.to_json() for v in sorted(self.versions, key=Version.order)},
-        }
+        out = {f.name: f.dump(getattr(self, f.name)) for f in FIELDS}
+        out["versions"] = {v.version: v.to_json() for v in sorted(self.versions, key=Version.order)}
+        return out
 
     @classmethod
     def from_json(
@@ -209,17 +220,11 @@ class Asset:
         return cls(
             id=asset_id,
             publisher=publisher,
-            title=data["title"],
             versions=tuple(
                 [Version.from_json(number, v) for number, v in data.get("versions", {}).items()]
             ),
-            cover=data.get("cover"),
-            description=data.get("description", ""),
-            categories=tuple(sorted(data.get("categories", ()))),
-            visibility=Visibility.from_json(data.get("visibility", "only_me")),
-            duration_limit=DurationLimit.from_json(data.get("duration_limit")),
-            status=Status.of(data.get("status", "released")),
             revision=revision,
+            **{f.name: f.load(data) for f in FIELDS},
         )
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from gallery_sync import rules
-from gallery_sync.diagnostics import Diagnostic, Severity, has_errors, sort_diagnostics
+from gallery_sync.diagnostics import Diagnostic, Place, Severity, has_errors, sort_diagnostics
 from gallery_sync.diff import Change, ChangeOp, diff_asset
 from gallery_sync.model import (
     CONTENT_FIELDS,
@@ -26,9 +26,6 @@ from gallery_sync.model import (
     Visibility,
     VisibilityLevel,
 )
-
-if TYPE_CHECKING:
-    from gallery_sync.config import Config
 
 FORMAT_VERSION = "1"
 
@@ -225,8 +222,42 @@ def field_digests(asset: Asset) -> dict[str, str]:
     }
 
 
+def new_applications(desired: Mapping[str, Asset], state: GalleryState) -> set[tuple[str, str]]:
+    """The (region, name) of the applications the versions a plan adds name: the catalog look-ups
+    its rules make. A plan that adds no version needs none of a catalog's thousands."""
+    keys = set()
+    for asset_id, asset in desired.items():
+        current = state.assets.get(asset_id)
+        for v in asset.versions:
+            if current is None or current.version(v.version) is None:
+                keys.add((v.region, v.ai_application))
+    return keys
+
+
+# Where to point a finding: (asset id, version or None, field or None) -> file:line:col.
+Locate = Callable[[str, "str | None", "str | None"], "Place | None"]
+
+
+def _nowhere(asset_id: str, version: str | None, field: str | None) -> Place | None:
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The desired state a plan is made for, in plain values: whoever has one (the CLI from
+    its config files, a server, a reconciler) plans with it."""
+
+    publisher: str
+    assets: Mapping[str, Asset]
+    accepted_agreements: frozenset[str] = frozenset()
+    place: Locate = _nowhere
+    publisher_place: Place | None = None
+    digest: str = ""  # of what the desired state was read from (a plan's config_hash)
+    covers: Mapping[str, str] = field(default_factory=dict)  # sha256 -> image file, for upload
+
+
 def build_plan(
-    config: Config,
+    wanted: Desired,
     state: GalleryState,
     catalog: Catalog,
     *,
@@ -236,7 +267,7 @@ def build_plan(
     targets: frozenset[str] = frozenset(),
 ) -> Plan:
     """Diff the desired assets against the gallery, check every rule, order the writes."""
-    publisher = config.publisher or ""
+    publisher = wanted.publisher
     diagnostics: list[Diagnostic] = []
     if account is not None and account != publisher:
         diagnostics.append(
@@ -244,25 +275,25 @@ def build_plan(
                 "publisher-mismatch",
                 f"the gallery credentials belong to account {account!r}, but the file declares "
                 f"publisher.account {publisher!r}; use {publisher!r}'s token, or fix the account",
-                place=config.publisher_place,
+                place=wanted.publisher_place,
             )
         )
-    ctx = rules.Context(catalog, publisher, config.accepted_agreements)
+    ctx = rules.Context(catalog, publisher, wanted.accepted_agreements)
     plans: list[AssetPlan] = []
-    for asset_id in sorted(config.assets):
+    for asset_id in sorted(wanted.assets):
         if targets and asset_id not in targets:
             continue
-        desired = config.assets[asset_id]
+        desired = wanted.assets[asset_id]
         current = state.assets.get(asset_id)
         violations = rules.check_asset(current, desired, ctx)
-        diagnostics += [_locate(v, asset_id, config) for v in violations]
+        diagnostics += [_locate(v, asset_id, wanted) for v in violations]
         if current is not None and current.publisher != publisher:
             continue
         planned = plan_asset(current, desired)
         if any(v.severity is Severity.ERROR for v in violations):
             planned = replace(planned, refused=True)
         plans.append(planned)
-    declared = set(config.assets)
+    declared = set(wanted.assets)
     for asset_id in sorted(state.assets):
         current = state.assets[asset_id]
         if asset_id in declared or current.publisher != publisher:
@@ -275,18 +306,18 @@ def build_plan(
         gallery=gallery,
         assets=tuple(plans),
         diagnostics=tuple(sort_diagnostics(diagnostics)),
-        config_hash=config.digest(),
-        accepted_agreements=tuple(sorted(config.accepted_agreements)),
-        covers=dict(config.covers),
+        config_hash=wanted.digest,
+        accepted_agreements=tuple(sorted(wanted.accepted_agreements)),
+        covers=dict(wanted.covers),
     )
 
 
-def _locate(v: rules.Violation, asset_id: str, config: Config) -> Diagnostic:
+def _locate(v: rules.Violation, asset_id: str, wanted: Desired) -> Diagnostic:
     return Diagnostic(
         v.code,
         v.message,
         v.severity,
-        config.place(asset_id, v.version, v.field),
+        wanted.place(asset_id, v.version, v.field),
         asset_id,
         v.version,
     )
@@ -358,6 +389,11 @@ def _classify(change: Change, current: Asset | None) -> PlannedChange:
     return PlannedChange(change)
 
 
+# The fields that are neither content (update-fields) nor status (release, discontinue): each
+# has an operation of its own. Every field of model.FIELDS is one of the three.
+FIELD_OPERATIONS = {"visibility": OpKind.SET_VISIBILITY, "duration_limit": OpKind.SET_DURATION}
+
+
 def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
     """The writes, in the order of SPEC section 5, that take current to desired."""
     if current is None:
@@ -369,10 +405,9 @@ def derive_operations(current: Asset | None, desired: Asset) -> list[Operation]:
     fields = {k: now[k] for k in CONTENT_FIELDS if was[k] != now[k]}
     if fields:
         ops.append(Operation(OpKind.UPDATE_FIELDS, value=fields))
-    if was["visibility"] != now["visibility"]:
-        ops.append(Operation(OpKind.SET_VISIBILITY, value=now["visibility"]))
-    if was["duration_limit"] != now["duration_limit"]:
-        ops.append(Operation(OpKind.SET_DURATION, value=now["duration_limit"]))
+    for name, kind in FIELD_OPERATIONS.items():
+        if was[name] != now[name]:
+            ops.append(Operation(kind, value=now[name]))
     old: dict[str, Version] = {v.version: v for v in current.versions}
     ordered = sorted(desired.versions, key=Version.order)
     ops += [

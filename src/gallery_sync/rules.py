@@ -59,6 +59,30 @@ class Context:
     accepted_agreements: frozenset[str]
 
 
+# A term_end for an account with no running subscription: it ends before any `now`.
+NOT_SUBSCRIBED = ""
+
+
+def may_see(asset: Asset, account: str | None, term_end: str | None, now: str) -> bool:
+    """Whether `account` (None: anonymous) may see `asset` (SPEC section 7). `term_end` is when
+    the account's subscription to it ends (ISO-8601 UTC; None: never, NOT_SUBSCRIBED: it has
+    none); `now` is the time of the read, in the same form.
+
+    The owner sees its asset. A discontinued asset: only subscribers whose term runs. Otherwise
+    only_me: nobody else; specific_users: the listed accounts; public: everyone.
+    """
+    if account is not None and account == asset.publisher:
+        return True
+    if asset.status is Status.DISCONTINUED:
+        return account is not None and (term_end is None or term_end > now)
+    level = asset.visibility.level
+    if level is VisibilityLevel.PUBLIC:
+        return True
+    if level is VisibilityLevel.SPECIFIC_USERS:
+        return account is not None and account in asset.visibility.users
+    return False
+
+
 def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:
     """Every violation of moving one asset from `before` (None: new) to `after`."""
     if before is not None and before.publisher != ctx.publisher:

@@ -131,13 +131,14 @@ def canonical_gallery(url: str) -> str:
 
 def load_saved_plan(
     path: Path,
-    open_gallery: Callable[[str], Gallery],
+    open_gallery: Callable[[str, str], Gallery],
     gallery_url: str | None,
     *,
     plan_hash: str | None = None,
 ) -> tuple[Plan, Gallery]:
     """The plan and its gallery, checked before the gallery is read: intact, the pinned one,
-    without errors, for this gallery; then nothing it touches moved."""
+    without errors, for this gallery; then nothing it touches moved. The gallery is opened
+    as `open_gallery(plan.gallery, plan.publisher)`: the plan's publisher is who writes."""
     plan = read_plan_file(path)
     if plan_hash is not None:
         check_plan_hash(plan, path, plan_hash)
@@ -150,8 +151,8 @@ def load_saved_plan(
             "plan again against this gallery",
             place=False,
         )
-    gallery = open_gallery(plan.gallery)
-    stale = stale_assets(plan, gallery.read_state())
+    gallery = open_gallery(plan.gallery, plan.publisher)
+    stale = stale_assets(plan, gallery.read_state([a.id for a in plan.changed]))
     if stale:
         raise GalleryRefusal(stale)
     return plan, gallery

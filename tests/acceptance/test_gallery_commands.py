@@ -127,7 +127,7 @@ SHOWN = "\\x1b]0;pwned\\x07 \\x9b31m \\u202eevil"
 
 
 def hostile_gallery(ws: Workspace) -> None:
-    gallery = ws.gallery()
+    gallery = ws.gallery("acme-ml")
     body = {
         "title": HOSTILE,
         "visibility": "only_me",
@@ -142,9 +142,7 @@ def hostile_gallery(ws: Workspace) -> None:
     }
     agreed = frozenset({"digital-content-publishing", "ai-gallery-service"})
     create = Operation(OpKind.CREATE, value=body)
-    gallery.write_asset(
-        WriteRequest("acme-ml", "flowers", None, (create,), agreed, message=HOSTILE)
-    )
+    gallery.write_asset(WriteRequest("flowers", None, (create,), agreed, message=HOSTILE))
     gallery.close()
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
     db.execute("INSERT INTO applications VALUES ('cn-north-4', ?, NULL)", ("app" + HOSTILE,))

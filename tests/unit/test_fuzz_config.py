@@ -25,6 +25,7 @@ from gallery_sync.config import load_config
 from gallery_sync.config.static import check_static
 from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
 from gallery_sync.diagnostics import CODES
+from gallery_sync.engine import desired_state
 from gallery_sync.model import Application, Catalog, GalleryState, Visibility, VisibilityLevel
 from gallery_sync.plan import build_plan
 
@@ -179,7 +180,9 @@ def _check(text: bytes) -> str:
             for asset_id, asset in config.assets.items()
         }
         for state in (GalleryState({}), GalleryState(public)):
-            plan = build_plan(config, state, CATALOG, gallery="sqlite:////fuzz/gallery.db")
+            plan = build_plan(
+                desired_state(config), state, CATALOG, gallery="sqlite:////fuzz/gallery.db"
+            )
             assert all(d.code in CODES for d in plan.diagnostics)
         return "valid"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from gallery_sync.diff import ChangeOp, diff_asset
+from gallery_sync.engine import desired_state
 from gallery_sync.model import (
     Asset,
     DurationLimit,
@@ -123,7 +124,7 @@ def test_plan_json_round_trip(tmp_path: object) -> None:
     cfg = Config(publisher="acme", assets={"flowers": replace(BASE, versions=(V1, V2))})
     state = GalleryState({"flowers": replace(BASE, revision=4)})
     catalog = Catalog(frozenset(), frozenset(), {})
-    plan = build_plan(cfg, state, catalog, gallery="sqlite:///x.db")
+    plan = build_plan(desired_state(cfg), state, catalog, gallery="sqlite:///x.db")
     again = Plan.from_json(plan.to_json())
     assert again.to_json() == plan.to_json()
     assert again.assets[0].revision == 4
@@ -149,11 +150,19 @@ def test_publisher_mismatch_when_credentials_belong_to_another_account() -> None
 
     cfg = Config(publisher="acme")
     plan = build_plan(
-        cfg, GalleryState({}), Catalog(frozenset(), frozenset(), {}), gallery="g", account="other"
+        desired_state(cfg),
+        GalleryState({}),
+        Catalog(frozenset(), frozenset(), {}),
+        gallery="g",
+        account="other",
     )
     assert [d.code for d in plan.diagnostics] == ["publisher-mismatch"]
     plan = build_plan(
-        cfg, GalleryState({}), Catalog(frozenset(), frozenset(), {}), gallery="g", account="acme"
+        desired_state(cfg),
+        GalleryState({}),
+        Catalog(frozenset(), frozenset(), {}),
+        gallery="g",
+        account="acme",
     )
     assert plan.diagnostics == ()
 

@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from gallery_sync.apply import apply_plan
 from gallery_sync.config import Config
+from gallery_sync.engine import desired_state
 from gallery_sync.errors import GalleryRefusal
-from gallery_sync.gallery import WriteRequest, open_gallery
-from gallery_sync.gallery.local import LocalGallery
+from gallery_sync.gallery import Principal, WriteRequest, open_gallery
+from gallery_sync.gallery.service import GalleryService
 from gallery_sync.model import (
     Application,
     Asset,
@@ -113,14 +114,14 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
     tmp_path: Path, steps: list[dict[str, Asset]]
 ) -> None:
     path = tmp_path / f"g-{hashlib.sha1(repr(steps).encode()).hexdigest()}.db"
-    gallery = open_gallery(f"sqlite:///{path}", create=True)
-    assert isinstance(gallery, LocalGallery)
+    gallery = open_gallery(f"sqlite:///{path}", create=True, principal=Principal.embedded("acme"))
+    assert isinstance(gallery, GalleryService)
     gallery.add_application(Application("app", "cn-north-4"))
     gallery.add_application(Application("app2", "cn-north-4"))
     state = gallery.read_state()
     for desired in steps:
         config = Config(publisher="acme", accepted_agreements=AGREED, assets=dict(desired))
-        plan = build_plan(config, state, gallery.catalog(), gallery=gallery.url)
+        plan = build_plan(desired_state(config), state, gallery.catalog(), gallery=gallery.url)
         if plan.has_errors:
             # Force every asset's writes through the gallery anyway: each must be refused
             # whole, or be legal on its own.
@@ -132,9 +133,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
                 before = fingerprint(path)
                 try:
                     gallery.write_asset(
-                        WriteRequest(
-                            "acme", asset_id, current.revision if current else None, ops, AGREED
-                        )
+                        WriteRequest(asset_id, current.revision if current else None, ops, AGREED)
                     )
                 except GalleryRefusal as refusal:
                     event(f"refused: {refusal.code}")
@@ -144,7 +143,7 @@ def test_no_sequence_of_desired_states_breaks_a_rule(
             report = apply_plan(plan, gallery)
             assert report.ok, report
             after = gallery.read_state()
-            again = build_plan(config, after, gallery.catalog(), gallery=gallery.url)
+            again = build_plan(desired_state(config), after, gallery.catalog(), gallery=gallery.url)
             assert not again.has_changes  # apply converges in one run
         new_state = gallery.read_state()
         check_history(state, new_state)

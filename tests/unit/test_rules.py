@@ -215,3 +215,48 @@ def test_allowed_registries_are_configurable() -> None:
     image = "registry.example.com:5000/a@sha256:" + "1" * 64
     assert image_registry(image) == "registry.example.com:5000"
     assert image_policy_finding(image, ("registry.example.com:*",)) is None
+
+
+# --- Visibility: one pure function of (asset, account, term, now) -----------------------
+
+NOW = "2030-06-01T00:00:00Z"
+
+
+def _seen(visibility: object, status: str, account: str | None, term_end: str | None) -> bool:
+    from gallery_sync.model import Asset, Status, Visibility
+    from gallery_sync.rules import may_see
+
+    shown = Asset(
+        "flowers",
+        "acme",
+        "T",
+        (),
+        visibility=Visibility.from_json(visibility),
+        status=Status(status),
+    )
+    return may_see(shown, account, term_end, NOW)
+
+
+@pytest.mark.parametrize(
+    ("visibility", "status", "account", "term_end", "seen"),
+    [
+        ("only_me", "released", "acme", "", True),
+        ("only_me", "released", "bob", "", False),
+        ("only_me", "released", None, "", False),
+        ({"specific_users": ["bob"]}, "released", "bob", "", True),
+        ({"specific_users": ["bob"]}, "released", "eve", "", False),
+        ({"specific_users": ["bob"]}, "released", None, "", False),
+        ("public", "released", None, "", True),
+        ("public", "released", "eve", "", True),
+        ("public", "discontinued", "acme", "", True),  # the owner, always
+        ("public", "discontinued", None, "", False),
+        ("public", "discontinued", "eve", "", False),  # no subscription
+        ("public", "discontinued", "sub", "2030-07-01T00:00:00Z", True),  # term runs
+        ("public", "discontinued", "sub", "2030-05-01T00:00:00Z", False),  # term ended
+        ("public", "discontinued", "sub", None, True),  # unlimited term
+    ],
+)
+def test_may_see(
+    visibility: object, status: str, account: str | None, term_end: str | None, seen: bool
+) -> None:
+    assert _seen(visibility, status, account, term_end) is seen

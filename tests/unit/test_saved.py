@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from gallery_sync.config import Config
 from gallery_sync.diagnostics import CODES
+from gallery_sync.engine import desired_state
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.model import (
     Application,
@@ -48,7 +49,9 @@ def a_plan() -> Plan:
         accepted_agreements=frozenset({"digital-content-publishing"}),
         assets=desired,
     )
-    return build_plan(cfg, GalleryState({"flowers": BASE}), CATALOG, gallery="sqlite:////g.db")
+    return build_plan(
+        desired_state(cfg), GalleryState({"flowers": BASE}), CATALOG, gallery="sqlite:////g.db"
+    )
 
 
 def test_the_schema_names_every_diagnostic_code() -> None:
@@ -76,7 +79,7 @@ def test_the_plan_hash_covers_every_member_but_itself() -> None:
 def test_a_narrowing_is_refused_counted_nowhere_and_not_irreversible() -> None:
     public = replace(BASE, visibility=Visibility(VisibilityLevel.PUBLIC))
     cfg = Config(publisher="acme", assets={"flowers": replace(public, visibility=Visibility())})
-    plan = build_plan(cfg, GalleryState({"flowers": public}), CATALOG, gallery="g")
+    plan = build_plan(desired_state(cfg), GalleryState({"flowers": public}), CATALOG, gallery="g")
     assert plan.summary()["update"] == 0 and plan.summary()["errors"] == 1
     assert [d.code for d in plan.diagnostics] == ["visibility-narrowing"]
     assert plan.irreversible() == [] and plan.changed == []

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 
 from gallery_sync import shape
 from gallery_sync.errors import GalleryRefusal
-from gallery_sync.gallery import WriteRequest, open_gallery
-from gallery_sync.gallery.local import LocalGallery
+from gallery_sync.gallery import LOCAL, Principal, WriteRequest, open_gallery
+from gallery_sync.gallery.service import GalleryService
 from gallery_sync.model import Application, Asset, Operation, OpKind
 
 AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
@@ -132,9 +132,9 @@ well_formed = st.sampled_from(
     ]
 )
 
+writers = st.sampled_from(["acme-ml"] * 4 + ["mallory", "a"])
 writes = st.builds(
     WriteRequest,
-    account=st.sampled_from(["acme-ml"] * 4 + ["mallory", "a"]),
     asset_id=ids,
     expected_revision=st.sampled_from([None, 1, 1, 1, 0, 2]),
     operations=st.lists(
@@ -168,13 +168,13 @@ def fingerprint(path: Path) -> str:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
-@given(requests=st.lists(st.tuples(writes, st.booleans()), min_size=1, max_size=4))
+@given(requests=st.lists(st.tuples(writers, writes, st.booleans()), min_size=1, max_size=4))
 def test_a_refused_write_leaves_the_gallery_byte_identical(
-    tmp_path: Path, requests: list[tuple[WriteRequest, bool]]
+    tmp_path: Path, requests: list[tuple[str, WriteRequest, bool]]
 ) -> None:
     path = Path(tempfile.mkdtemp(dir=tmp_path)) / "g.db"  # one gallery per example
-    gallery = open_gallery(f"sqlite:///{path}", create=True)
-    assert isinstance(gallery, LocalGallery)
+    gallery = open_gallery(f"sqlite:///{path}", create=True, principal=Principal("acme-ml"))
+    assert isinstance(gallery, GalleryService)
     gallery.add_application(Application("app", "cn-north-4"))
     gallery.add_application(Application("app2", "cn-north-4"))
     existing = {
@@ -183,20 +183,22 @@ def test_a_refused_write_leaves_the_gallery_byte_identical(
         "versions": {"1.0.0": {"region": "cn-north-4", "ai_application": "app"}},
     }
     create = Operation(OpKind.CREATE, value=existing)
-    gallery.write_asset(WriteRequest("acme-ml", "flowers", None, (create,), AGREED))
+    gallery.write_asset(WriteRequest("flowers", None, (create,), AGREED))
+    reader = GalleryService(gallery.store, LOCAL)
     try:
-        for request, fresh in requests:
+        for account, request, fresh in requests:
+            writer = GalleryService(gallery.store, Principal(account))
             if fresh:  # planned on the gallery as it is: past the revision check
-                request = fit(request, gallery.read_state().assets.get(request.asset_id))
+                request = fit(request, reader.read_state().assets.get(request.asset_id))
             before = fingerprint(path)
             try:
-                revision = gallery.write_asset(request)
+                revision = writer.write_asset(request)
             except GalleryRefusal as refusal:
                 event(f"refused: {refusal.code}")
                 assert fingerprint(path) == before, refusal
                 continue
             event("stored" if fingerprint(path) != before else "no change")
-            stored = gallery.read_state().assets[request.asset_id]
+            stored = reader.read_state().assets[request.asset_id]
             assert stored.revision == revision
             assert shape.check_asset(stored) == []
     finally:

@@ -1,9 +1,10 @@
-"""The gallery side: the Gallery protocol, and opening one by URL."""
+"""The gallery side: who calls (Principal), the Gallery and Admin protocols, opening by URL."""
 
 from __future__ import annotations
 
+import enum
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -14,11 +15,36 @@ from gallery_sync.model import Application, Catalog, GalleryState, Operation
 DEFAULT_PATH = ".gallery/gallery.db"
 
 
+class Role(str, enum.Enum):
+    PUBLISHER = "publisher"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who calls the gallery: the gallery side takes the account from here, never from a
+    request. The server makes one from a token; the CLI from the config it runs."""
+
+    account: str | None  # None: anonymous (or, local, the embedded gallery's operator)
+    role: Role | None = None
+    local: bool = False  # the embedded gallery's single user: sees everything
+
+    @classmethod
+    def embedded(cls, account: str | None = None) -> Principal:
+        """The embedded gallery's user: writing as `account` (plan/apply: the config's
+        publisher.account), or, without one, reading everything and writing only the catalog."""
+        return cls(account, Role.PUBLISHER if account is not None else None, local=True)
+
+
+# show, history, import, apps: the embedded gallery read (and its catalog kept) by its owner.
+LOCAL = Principal.embedded()
+
+
 @dataclass(frozen=True, slots=True)
 class WriteRequest:
-    """One atomic write to one asset: the operations, and the revision they were planned on."""
+    """One atomic write to one asset: the operations, and the revision they were planned on.
+    It names no account: the gallery writes as the principal that opened it."""
 
-    account: str
     asset_id: str
     expected_revision: int | None  # None: the asset must not exist yet
     operations: tuple[Operation, ...]
@@ -39,20 +65,45 @@ class AuditEntry:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class SubscriberSummary:
+    """What discontinuing an asset does to people: how many keep access, until when."""
+
+    count: int = 0
+    last_end: str | None = None  # when the last running term ends; None: one never ends
+
+
+class Admin(Protocol):
+    """The operator's side of a gallery: what only an operator may change."""
+
+    def categories(self) -> frozenset[str]: ...
+
+    def agreements(self) -> frozenset[str]: ...
+
+    def allowed_registries(self) -> tuple[str, ...]: ...
+
+    def set_allowed_registries(self, patterns: list[str]) -> None:
+        """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
+
+
 class Gallery(Protocol):
-    """What plan and apply need of a gallery, whatever stores it."""
+    """Everything the engine and the CLI use of a gallery, whatever stores or serves it. What
+    it returns is what its principal may see; what it writes, it writes as its principal."""
 
     url: str
 
     def account(self) -> str | None:
         """The account the credentials belong to; None where the gallery is single-user."""
 
-    def catalog(self) -> Catalog: ...
+    def catalog(self, applications: Collection[tuple[str, str]] | None = None) -> Catalog:
+        """Taxonomy, agreements, image policy, and the applications with these (region, name)
+        keys (all of them for None). An unknown key brings the whole list along, so that the
+        rules can say which application was probably meant."""
 
-    def read_state(self) -> GalleryState: ...
-
-    def write_asset(self, request: WriteRequest) -> int:
-        """Apply the operations atomically; return the new revision or raise GalleryRefusal."""
+    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+        """The caller's own assets, plus, for each of `ids` another publisher holds, a stub
+        naming its owner (so that plan can say asset-owned-by-other). Without an account (the
+        embedded gallery's reader): every asset."""
 
     def write_assets(
         self, requests: Sequence[WriteRequest]
@@ -60,28 +111,39 @@ class Gallery(Protocol):
         """Each write atomic on its own, committed in batches: yields each committed batch's
         outcomes (new revision or refusal), in request order."""
 
-    def history(self, asset_id: str | None = None) -> list[AuditEntry]: ...
+    def history(self, asset_id: str | None = None) -> list[AuditEntry]:
+        """The audit log, newest first: a publisher sees its own assets' entries only."""
+
+    def cover(self, sha256: str) -> bytes | None:
+        """The image of a cover an asset the caller may see uses; None otherwise."""
+
+    def subscribers(self, asset_id: str) -> SubscriberSummary:
+        """Who keeps access to the asset if it is discontinued (its owner asks)."""
 
     def add_application(self, app: Application) -> str:
         """Register an AI application; return "added", "updated" or "unchanged"."""
 
+    def admin(self) -> Admin | None:
+        """The operator's side, for a principal that may operate it; None otherwise."""
+
     def close(self) -> None: ...
 
 
-def _open_sqlite(url: str, create: bool) -> Gallery:
-    from gallery_sync.gallery.local import LocalGallery
+def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
+    from gallery_sync.gallery.local import SqliteStore
+    from gallery_sync.gallery.service import GalleryService
 
-    return LocalGallery.open(url, create=create)
+    return GalleryService(SqliteStore.open(url, create=create), principal)
 
 
-def _refuse_served(url: str, create: bool) -> Gallery:
+def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:
     raise GalleryUnavailable(
         f"cannot open {url}: served galleries (http://, https://) are not supported by this "
         "version yet; use the embedded gallery (sqlite:///PATH)"
     )
 
 
-OPENERS: dict[str, Callable[[str, bool], Gallery]] = {
+OPENERS: dict[str, Callable[[str, bool, Principal], Gallery]] = {
     "sqlite": _open_sqlite,
     "http": _refuse_served,
     "https": _refuse_served,
@@ -101,8 +163,10 @@ def open_gallery(
     *,
     root: str | os.PathLike[str] | None = None,
     create: bool = False,
+    principal: Principal = LOCAL,
 ) -> Gallery:
-    """The gallery at `url`, else GALLERY_URL, else the embedded gallery of the config root.
+    """The gallery at `url`, else GALLERY_URL, else the embedded gallery of the config root,
+    as `principal` sees it (the embedded gallery: as the CLI says; served: as its token says).
 
     Only commands that write pass `create=True`; for the others a missing embedded gallery is
     GalleryUnavailable saying how one is made, and nothing is created on disk.
@@ -122,4 +186,4 @@ def open_gallery(
         raise GalleryUnavailable(
             f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
         )
-    return opener(url, create)
+    return opener(url, create, principal)

@@ -1,4 +1,5 @@
-"""The embedded gallery: one SQLite file holding assets, catalog and audit log."""
+"""The SQLite store: one file holding assets, catalog and audit log (the embedded gallery,
+behind the gallery service)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,20 +18,12 @@ from gallery_sync import shape
 from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
 from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
-from gallery_sync.gallery import AuditEntry, WriteRequest
-from gallery_sync.gallery.service import (
-    AuditRecord,
-    Outcome,
-    StoredWrite,
-    write_asset,
-    write_assets,
-)
+from gallery_sync.gallery import AuditEntry
+from gallery_sync.gallery.service import AppKey, AuditRecord, StoredWrite
 from gallery_sync.model import (
     Application,
     Asset,
-    Catalog,
     DurationLimit,
-    GalleryState,
     Status,
     Version,
     Visibility,
@@ -95,12 +88,56 @@ _SAVE_AUDIT = """
 INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
 
 
-class _Tx:
+class _CatalogReads:
+    """The catalog as stored, read in a transaction or outside one (CatalogSource)."""
+
+    db: sqlite3.Connection
+
+    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+        try:
+            return self.db.execute(query, args).fetchall()
+        except sqlite3.Error as exc:
+            raise _read_failure(self.db, exc) from exc
+
+    def categories(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self._rows("SELECT id FROM categories"))
+
+    def agreements(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self._rows("SELECT id FROM agreements"))
+
+    def allowed_registries(self) -> tuple[str, ...]:
+        rows = self._rows("SELECT value FROM meta WHERE key = 'allowed_registries'")
+        try:
+            return tuple(json.loads(rows[0][0])) if rows else ()
+        except _READ_FAILURES as exc:
+            raise _read_failure(self.db, exc) from exc
+
+    # Past this many keys one pass over the table is faster than looking each up.
+    POINT_LOOKUPS = 1000
+
+    def applications(self, keys: Collection[AppKey]) -> dict[AppKey, Application]:
+        if not keys:
+            return {}
+        if len(keys) > self.POINT_LOOKUPS:
+            wanted = set(keys)
+            return {k: a for a in self.list_applications() if (k := (a.region, a.name)) in wanted}
+        rows = self._rows(
+            "SELECT region, name, image FROM applications WHERE (region, name) IN "
+            "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
+            (json.dumps([list(k) for k in keys]),),
+        )
+        return {(r, n): Application(n, r, i) for r, n, i in rows}
+
+    def list_applications(self) -> list[Application]:
+        rows = self._rows("SELECT region, name, image FROM applications ORDER BY region, name")
+        return [Application(n, r, i) for r, n, i in rows]
+
+
+class _Tx(_CatalogReads):
     """The store side of one transaction, as the gallery service sees it."""
 
-    def __init__(self, db: sqlite3.Connection, cache: dict[str, tuple[str, Catalog]]) -> None:
+    def __init__(self, db: sqlite3.Connection) -> None:
         self.db = db
-        self.cache = cache
         self.savepoints = 0
         self.lost: StoreError | None = None  # set once SQLite has rolled the transaction back
 
@@ -207,90 +244,11 @@ class _Tx:
         except sqlite3.Error as exc:
             raise self.failure(exc) from exc
 
-    def catalog(self) -> Catalog:
-        # Read once per catalog version: a write checks against the catalog, and reading tens
-        # of thousands of applications per write would make apply quadratic.
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'catalog_version'").fetchone()
-        version = row[0] if row else "0"
-        cached = self.cache.get("catalog")
-        if cached is not None and cached[0] == version:
-            return cached[1]
-        catalog = self._read_catalog()
-        self.cache["catalog"] = (version, catalog)
-        return catalog
-
     def bump_catalog_version(self) -> None:
         self.db.execute(
             "INSERT INTO meta VALUES ('catalog_version', '1') ON CONFLICT (key) DO UPDATE "
             "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
         )
-
-    def _read_catalog(self) -> Catalog:
-        db = self.db
-        registries = db.execute(
-            "SELECT value FROM meta WHERE key = 'allowed_registries'"
-        ).fetchone()
-        return Catalog(
-            categories=frozenset(r[0] for r in db.execute("SELECT id FROM categories")),
-            agreements=frozenset(r[0] for r in db.execute("SELECT id FROM agreements")),
-            applications=_Applications(db),
-            allowed_registries=tuple(json.loads(registries[0])) if registries else (),
-        )
-
-
-class _Applications(Mapping[tuple[str, str], Application]):
-    """(region, name) -> Application, read as needed: a plan that adds a few versions looks
-    those up one by one; past POINT_LOOKUPS, or when iterated, the whole table is read once.
-    A plan that adds no version never reads the tens of thousands a catalog holds."""
-
-    POINT_LOOKUPS = 1000
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db: sqlite3.Connection | None = db
-        self._known: dict[tuple[str, str], Application | None] = {}
-
-    @property
-    def _all(self) -> dict[tuple[str, str], Application | None]:
-        if self._db is not None:
-            query = "SELECT region, name, image FROM applications"
-            try:
-                rows = self._db.execute(query).fetchall()
-            except sqlite3.Error as exc:
-                raise _read_failure(self._db, exc) from exc
-            self._known = {(r, n): Application(n, r, i) for r, n, i in rows}
-            self._db = None
-        return self._known
-
-    def get(self, key: tuple[str, str], default: Any = None) -> Any:
-        known = self._known if self._db is None else self._point(key)
-        found = known.get(key)
-        return default if found is None else found
-
-    def _point(self, key: tuple[str, str]) -> dict[tuple[str, str], Application | None]:
-        if key in self._known:
-            return self._known
-        if self._db is None or len(self._known) >= self.POINT_LOOKUPS:
-            return self._all
-        try:
-            row = self._db.execute(
-                "SELECT image FROM applications WHERE region = ? AND name = ?", key
-            ).fetchone()
-        except sqlite3.Error as exc:
-            raise _read_failure(self._db, exc) from exc
-        self._known[key] = Application(key[1], key[0], row[0]) if row else None
-        return self._known
-
-    def __getitem__(self, key: tuple[str, str]) -> Application:
-        found: Application | None = self.get(key)
-        if found is None:
-            raise KeyError(key)
-        return found
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return (k for k, v in self._all.items() if v is not None)
-
-    def __len__(self) -> int:
-        return sum(1 for _ in self)
 
 
 _ASSETS_QUERY = """
@@ -611,16 +569,15 @@ def _inspect(db: sqlite3.Connection) -> bool:
     return False
 
 
-class LocalGallery:
-    """The embedded gallery; single-user: whoever runs it writes as publisher.account."""
+class SqliteStore(_CatalogReads):
+    """The SQLite store (gallery.service.Store): keeps and finds; the service decides."""
 
     def __init__(self, url: str, db: sqlite3.Connection) -> None:
         self.url = url
         self.db = db
-        self._cache: dict[str, tuple[str, Catalog]] = {}
 
     @classmethod
-    def open(cls, url: str, *, create: bool = False) -> LocalGallery:
+    def open(cls, url: str, *, create: bool = False) -> SqliteStore:
         """Open the gallery file; create it (and its .gallery/ folder, not further) only if asked.
 
         `url` is kept canonical: sqlite:/// and the absolute path, so that a saved plan names
@@ -692,7 +649,7 @@ class LocalGallery:
         try:
             self.db.execute("BEGIN IMMEDIATE")
             try:
-                yield _Tx(self.db, self._cache)
+                yield _Tx(self.db)
                 self.db.execute("COMMIT")
             finally:
                 if self.db.in_transaction:  # an exception, or a failed COMMIT
@@ -700,30 +657,46 @@ class LocalGallery:
         except sqlite3.Error as exc:
             raise store_error(exc, self.db) from exc
 
-    def account(self) -> str | None:
-        return None
+    def assets(
+        self,
+        *,
+        ids: Collection[str] | None = None,
+        publisher: str | None = None,
+        cover: str | None = None,
+    ) -> dict[str, Asset]:
+        if cover is not None:
+            found = [r[0] for r in self._rows("SELECT id FROM assets WHERE cover = ?", (cover,))]
+            ids = found if ids is None else set(found) & set(ids)
+        assets = _read_assets(self.db, ids)
+        if publisher is None:
+            return assets
+        # One read of everything, filtered here: the embedded gallery holds one publisher's
+        # assets, and a second query by publisher would only cost time. (PostgreSQL: WHERE.)
+        return {k: a for k, a in assets.items() if a.publisher == publisher}
 
-    def catalog(self) -> Catalog:
-        try:
-            return _Tx(self.db, self._cache).catalog()
-        except _READ_FAILURES as exc:
-            raise _read_failure(self.db, exc) from exc
+    def owners(self, ids: Collection[str]) -> dict[str, str]:
+        if not ids:
+            return {}
+        rows = self._rows(
+            "SELECT id, publisher FROM assets WHERE id IN (SELECT value FROM json_each(?))",
+            (json.dumps(list(ids)),),
+        )
+        return {r[0]: r[1] for r in rows}
 
-    def read_state(self) -> GalleryState:
-        return GalleryState(_read_assets(self.db))
-
-    def write_assets(self, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
-        return write_assets(self, requests)
-
-    def write_asset(self, request: WriteRequest) -> int:
-        return write_asset(self, request)
-
-    def history(self, asset_id: str | None = None) -> list[AuditEntry]:
+    def history(
+        self, *, asset: str | None = None, publisher: str | None = None
+    ) -> list[AuditEntry]:
         query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"
+        where: list[str] = []
         args: tuple[str, ...] = ()
-        if asset_id is not None:
-            query += " WHERE asset = ?"
-            args = (asset_id,)
+        if asset is not None:
+            where.append("asset = ?")
+            args += (asset,)
+        if publisher is not None:
+            where.append("(asset IN (SELECT id FROM assets WHERE publisher = ?) OR account = ?)")
+            args += (publisher, publisher)
+        if where:
+            query += " WHERE " + " AND ".join(where)
         try:
             rows = self.db.execute(query + " ORDER BY id DESC", args).fetchall()
             return [AuditEntry(r[0], r[1], r[2], r[3], _change(r), r[5], r[6]) for r in rows]

@@ -1,7 +1,9 @@
-"""The gallery's own write path: the same rules as plan, enforced over a store, in batches."""
+"""The gallery service: the one place that knows who is calling. It owns reads (filtered by
+`rules.may_see`) and writes (the same rules as plan, in batches) over a simple store."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -10,8 +12,23 @@ from typing import Protocol
 from gallery_sync import rules, shape
 from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.errors import GalleryRefusal, StoreError
-from gallery_sync.gallery import WriteRequest
-from gallery_sync.model import Asset, Catalog, Operation, OpKind, apply_operation
+from gallery_sync.gallery import (
+    Admin,
+    AuditEntry,
+    Principal,
+    Role,
+    SubscriberSummary,
+    WriteRequest,
+)
+from gallery_sync.model import (
+    Application,
+    Asset,
+    Catalog,
+    GalleryState,
+    Operation,
+    OpKind,
+    apply_operation,
+)
 
 # Writes per store transaction. Each asset stays atomic on its own (see _write_batch); the
 # batch only shares the cost of a commit. A crash loses at most one uncommitted batch, which
@@ -38,12 +55,28 @@ class StoredWrite:
     audit: list[AuditRecord]
 
 
-class Transaction(Protocol):
+AppKey = tuple[str, str]  # (region, name)
+
+
+class CatalogSource(Protocol):
+    """The catalog as a store keeps it; read in a transaction or outside one."""
+
+    def categories(self) -> frozenset[str]: ...
+
+    def agreements(self) -> frozenset[str]: ...
+
+    def allowed_registries(self) -> tuple[str, ...]: ...
+
+    def applications(self, keys: Collection[AppKey]) -> dict[AppKey, Application]:
+        """Only the applications with these keys (targeted: a plan reads a few of thousands)."""
+
+    def list_applications(self) -> list[Application]: ...
+
+
+class Transaction(CatalogSource, Protocol):
     """One store transaction: everything in it lands together or not at all."""
 
     def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]: ...
-
-    def catalog(self) -> Catalog: ...
 
     def known_covers(self, sha256s: Collection[str]) -> set[str]: ...
 
@@ -54,16 +87,174 @@ class Transaction(Protocol):
         """Keep the assets, covers and audit records of these writes; StoreError if it cannot."""
 
 
-class Store(Protocol):
+class Store(CatalogSource, Admin, Protocol):
+    """A simple store: keeps and finds what it is asked to; decides no rule, knows no caller.
+    (A PostgreSQL store implements the same methods.)"""
+
+    url: str
+
     def transaction(self) -> AbstractContextManager[Transaction]:
         """BEGIN (taking the write lock) ... COMMIT; StoreError when the store fails."""
+
+    def assets(
+        self,
+        *,
+        ids: Collection[str] | None = None,
+        publisher: str | None = None,
+        cover: str | None = None,
+    ) -> dict[str, Asset]:
+        """The assets matching every filter given (all of them with none)."""
+
+    def owners(self, ids: Collection[str]) -> dict[str, str]:
+        """id -> publisher of those of `ids` the store holds."""
+
+    def history(
+        self, *, asset: str | None = None, publisher: str | None = None
+    ) -> list[AuditEntry]:
+        """The audit log, newest first: of one asset, and/or of one publisher's assets (and
+        the entries it wrote itself)."""
+
+    def cover(self, sha256: str) -> bytes | None: ...
+
+    def add_application(self, app: Application) -> str: ...
+
+    def close(self) -> None: ...
+
+
+def compose_catalog(source: CatalogSource, keys: Collection[AppKey] | None) -> Catalog:
+    """The catalog with the applications of `keys` (all for None). A key the store does not
+    hold brings the whole list: the rules then name the application probably meant, and that
+    only happens when a plan is wrong."""
+    if keys is None:
+        found = {(a.region, a.name): a for a in source.list_applications()}
+    else:
+        found = source.applications(keys) if keys else {}
+        if len(found) < len(set(keys)):
+            found = {(a.region, a.name): a for a in source.list_applications()}
+    return Catalog(
+        categories=source.categories(),
+        agreements=source.agreements(),
+        applications=found,
+        allowed_registries=source.allowed_registries(),
+    )
+
+
+def application_keys(requests: Sequence[WriteRequest]) -> set[AppKey]:
+    """The applications the versions these writes add name (a malformed one names none)."""
+    keys: set[AppKey] = set()
+
+    def add(version: object) -> None:
+        if isinstance(version, dict):
+            region, name = version.get("region"), version.get("ai_application")
+            if isinstance(region, str) and isinstance(name, str):
+                keys.add((region, name))
+
+    for request in requests:
+        for op in request.operations:
+            if op.kind is OpKind.ADD_VERSION:
+                add(op.value)
+            elif op.kind is OpKind.CREATE and isinstance(op.value, dict):
+                versions = op.value.get("versions")
+                if isinstance(versions, dict):
+                    for version in versions.values():
+                        add(version)
+    return keys
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+class GalleryService:
+    """The Gallery protocol over a store, as one principal may use it: reads filtered by
+    `rules.may_see`, writes checked by `rules.check_asset` and made as the principal's account."""
+
+    def __init__(
+        self, store: Store, principal: Principal, *, clock: Callable[[], str] = _now
+    ) -> None:
+        self.store = store
+        self.principal = principal
+        self.url = store.url
+        self._clock = clock
+
+    @property
+    def _sees_all(self) -> bool:
+        return self.principal.local or self.principal.role is Role.ADMIN
+
+    def _may_see(self, asset: Asset) -> bool:
+        # No store keeps subscriptions yet: nobody holds a running term.
+        return self._sees_all or rules.may_see(
+            asset, self.principal.account, rules.NOT_SUBSCRIBED, self._clock()
+        )
+
+    def account(self) -> str | None:
+        # The embedded gallery is single-user: whoever runs it is publisher.account.
+        return None if self.principal.local else self.principal.account
+
+    def catalog(self, applications: Collection[AppKey] | None = None) -> Catalog:
+        return compose_catalog(self.store, applications)
+
+    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+        account = self.principal.account
+        if account is None:
+            return GalleryState(self.store.assets() if self._sees_all else {})
+        own = self.store.assets(publisher=account)
+        others = self.store.owners([i for i in ids if i not in own]) if ids else {}
+        stubs = {i: Asset(i, owner, "", ()) for i, owner in others.items() if owner != account}
+        return GalleryState({**own, **stubs} if stubs else own)
+
+    def write_assets(self, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
+        account = self.principal.account
+        if account is None:
+            yield [_unauthenticated(r) for r in requests]
+            return
+        yield from write_assets(self.store, requests, account=account)
+
+    def write_asset(self, request: WriteRequest) -> int:
+        """One write on its own: its new revision, or GalleryRefusal."""
+        [[outcome]] = list(self.write_assets([request]))
+        if isinstance(outcome, GalleryRefusal):
+            raise outcome
+        return outcome
+
+    def history(self, asset_id: str | None = None) -> list[AuditEntry]:
+        if self._sees_all:
+            return self.store.history(asset=asset_id)
+        account = self.principal.account
+        if account is None:
+            return []
+        return self.store.history(asset=asset_id, publisher=account)
+
+    def cover(self, sha256: str) -> bytes | None:
+        if not self._sees_all and not any(
+            self._may_see(a) for a in self.store.assets(cover=sha256).values()
+        ):
+            return None
+        return self.store.cover(sha256)
+
+    def subscribers(self, asset_id: str) -> SubscriberSummary:
+        return SubscriberSummary()  # no store keeps subscriptions yet
+
+    def add_application(self, app: Application) -> str:
+        if not self.principal.local and self.principal.account is None:
+            raise GalleryRefusal([_unauthenticated_diagnostic("registering an application")])
+        return self.store.add_application(app)
+
+    def admin(self) -> Admin | None:
+        return self.store if self._sees_all else None
+
+    def close(self) -> None:
+        self.store.close()
 
 
 Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refused
 
 
-def write_assets(store: Store, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
-    """Check and apply writes, each atomic; yields the outcomes of each committed batch.
+def write_assets(
+    store: Store, requests: Sequence[WriteRequest], *, account: str
+) -> Iterator[list[Outcome]]:
+    """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
+    batch.
 
     A batch holds no asset twice, so every write in it is checked against committed state
     or the writes before it in the same batch.
@@ -71,18 +262,20 @@ def write_assets(store: Store, requests: Sequence[WriteRequest]) -> Iterator[lis
     for batch in _batches(requests):
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch)
+                outcomes = _write_batch(tx, batch, account)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
         yield outcomes
 
 
-def write_asset(store: Store, request: WriteRequest) -> int:
-    """One write on its own: its new revision, or GalleryRefusal."""
-    [[outcome]] = list(write_assets(store, [request]))
-    if isinstance(outcome, GalleryRefusal):
-        raise outcome
-    return outcome
+def _unauthenticated_diagnostic(what: str, asset: str | None = None) -> Diagnostic:
+    return Diagnostic.of("unauthenticated", f"{what} needs an account; none was given", asset=asset)
+
+
+def _unauthenticated(request: WriteRequest) -> GalleryRefusal:
+    return GalleryRefusal(
+        [_unauthenticated_diagnostic(f"writing asset {request.asset_id!r}", request.asset_id)]
+    )
 
 
 def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest]]:
@@ -99,11 +292,11 @@ def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest
         start = end
 
 
-def _write_batch(tx: Transaction, requests: Sequence[WriteRequest]) -> list[Outcome]:
+def _write_batch(tx: Transaction, requests: Sequence[WriteRequest], account: str) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
-    catalog = tx.catalog()
+    catalog = compose_catalog(tx, application_keys(requests))
     uploaded = {sha for r in requests for sha in r.covers}
     stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
 
@@ -113,16 +306,16 @@ def _write_batch(tx: Transaction, requests: Sequence[WriteRequest]) -> list[Outc
             found = stored_covers[sha] = bool(tx.known_covers([sha]))
         return found
 
-    contexts: dict[tuple[str, frozenset[str]], rules.Context] = {}
+    contexts: dict[frozenset[str], rules.Context] = {}
     outcomes: list[Outcome] = []
     writes: list[tuple[int, StoredWrite]] = []
     refused_audit: list[AuditRecord] = []
     for request in requests:
         before = stored.get(request.asset_id)
-        key = (request.account, request.accepted_agreements)
+        key = request.accepted_agreements
         ctx = contexts.get(key)
         if ctx is None:
-            ctx = contexts[key] = rules.Context(catalog, *key)
+            ctx = contexts[key] = rules.Context(catalog, account, key)
         try:
             write = _check(before, request, ctx, has_cover)
         except _Refused as refused:
@@ -165,7 +358,7 @@ def _check(
 ) -> StoredWrite | None:
     """The write as it will be stored, None for no change, or _Refused with the rules' codes."""
     _check_revision(before, request)
-    after = _after(before, request)
+    after = _after(before, request, ctx.publisher)
     if after is None or after == before:
         return None
     # The shape first: the rules may assume well-formed values (versions that parse, ...).
@@ -178,6 +371,7 @@ def _check(
         audit = [
             _record(
                 request,
+                ctx.publisher,
                 {"kind": "refused", "code": v.code, "version": v.version, "message": v.message},
             )
             for v in errors
@@ -205,7 +399,7 @@ def _check(
         after,
         (before.revision if before else 0) + 1,
         new_covers,
-        [_record(request, _audited(op)) for op in request.operations],
+        [_record(request, ctx.publisher, _audited(op)) for op in request.operations],
     )
 
 
@@ -213,12 +407,12 @@ def _check(
 _MALFORMED = (KeyError, TypeError, ValueError, AttributeError, AssertionError, RecursionError)
 
 
-def _after(before: Asset | None, request: WriteRequest) -> Asset | None:
+def _after(before: Asset | None, request: WriteRequest, account: str) -> Asset | None:
     """The asset after the request's operations, or _Refused (`schema`) if one is malformed."""
     after = before
     for op in request.operations:
         try:
-            after = apply_operation(after, op, asset_id=request.asset_id, publisher=request.account)
+            after = apply_operation(after, op, asset_id=request.asset_id, publisher=account)
         except _MALFORMED as exc:
             kind = getattr(op.kind, "value", op.kind)
             problem = Diagnostic.of(
@@ -267,10 +461,8 @@ def _store_failure(request: WriteRequest, exc: StoreError) -> GalleryRefusal:
     )
 
 
-def _record(request: WriteRequest, change: dict[str, object]) -> AuditRecord:
-    return AuditRecord(
-        request.account, request.asset_id, change, request.plan_hash, request.message
-    )
+def _record(request: WriteRequest, account: str, change: dict[str, object]) -> AuditRecord:
+    return AuditRecord(account, request.asset_id, change, request.plan_hash, request.message)
 
 
 def _diagnostic(v: rules.Violation, asset_id: str) -> Diagnostic:
