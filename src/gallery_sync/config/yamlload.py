@@ -282,6 +282,12 @@ def _resolve_plain(value: str) -> Any:
     return value
 
 
+def resolves_to_itself(text: str) -> bool:
+    """Whether `text`, written plain, is read back as this string (no implicit type matches)."""
+    resolvers = _IMPLICIT.get(text[:1])
+    return resolvers is None or not any(pattern.match(text) for _, pattern in resolvers)
+
+
 def _construct(tag: str, value: str) -> Any:
     """A scalar's value under its tag; _Unreadable when the tag's constructor refuses the text
     (an impossible date, bad base64), a HugeNumber for an integer too long to read."""
