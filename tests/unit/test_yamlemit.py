@@ -169,3 +169,17 @@ def test_unprintable_characters_are_escaped_not_written_raw() -> None:
     assert yamlemit.scalar("c1\x9b bidi\u202e nel\x85 del\x7f") == (
         '"c1\\u009b bidi\\u202e nel\\u0085 del\\u007f"'
     )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.dictionaries(TEXT, VALUES, max_size=6))
+def test_places_read_from_events_are_the_full_readers(data: dict[str, Any]) -> None:
+    # A document read fast gets its places from a second event pass, not the node tree.
+    source = yamlemit.document(data).encode()
+    fast = load_yaml(source, "f.yaml")
+    full = Document("f.yaml", _positions={}, _raw={})
+    _read_full(full, source)
+    assert fast._positions is None  # read fast: places not read yet
+    assert (fast.positions, fast.raw) == (full.positions, full.raw)
+    fast.data = None
+    assert fast.kept_data() == full.data
