@@ -308,7 +308,8 @@ def _read_marked(data: bytes) -> tuple[Any, dict[Path_, tuple[int, int]], dict[P
             mark = event.start_mark
             if in_mapping and key is None:
                 key = event.value
-                positions[(*path, key)] = (mark.line + 1, mark.column + 1)
+                key_path: Path_ = (*path, key)
+                positions[key_path] = (mark.line + 1, mark.column + 1)
                 continue
             if in_mapping:
                 here: Path_ = (*path, key)
