@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GS := $(BIN)/gallery-sync
 IMAGE := swr.cn-north-4.myhuaweicloud.com/acme-ml/summarizer-t5@sha256:9f2c1e0b7a4d3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench bench-100k clean
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,12 @@ bench: install
 	$(BIN)/python -m pip install --quiet check-jsonschema
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench.py
+	$(BIN)/python benchmarks/scale.py --assets 10000
+
+# Issue 15's figures at 100,000 assets (several minutes): every command, every shape.
+bench-100k: install
+	$(BIN)/python -m compileall -q src
+	$(BIN)/python benchmarks/scale.py --assets 100000 --repeat 2
 
 clean:
 	rm -rf $(VENV) .gallery .pytest_cache .mypy_cache .ruff_cache

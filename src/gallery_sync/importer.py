@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
+import re
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -12,12 +14,18 @@ from typing import Any
 
 import yaml
 
+from gallery_sync.config import yamlemit
+from gallery_sync.config.yamlload import MAX_FILE_BYTES
 from gallery_sync.errors import GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.model import Asset, Catalog, DurationLimit, Status, Version, VisibilityLevel
 
 PNG_MAGIC = b"\x89PNG"
 LONG_DESCRIPTION = 300  # characters; longer descriptions go to docs/<id>.md
+# An import larger than this is written in parts beside the output file (gallery.yaml,
+# gallery-2.yaml, ...): half the loader's per-file cap, so that a part grown by hand edits
+# still loads.
+PART_BYTES = MAX_FILE_BYTES // 2
 HEADER = (
     "# Written by `gallery-sync import`: the gallery as it is, so `gallery-sync plan` shows no\n"
     "# changes. `gallery-sync schema` prints the JSON Schema of this file for your editor.\n"
@@ -41,7 +49,7 @@ class Neighbour:
 
 def find_neighbour(folder: Path, target: Path | None) -> Neighbour | None:
     """The first *.yaml config in `folder` (in the loader's order) other than `target`."""
-    from gallery_sync.config.yamlload import MAX_FILE_BYTES, load_yaml
+    from gallery_sync.config.yamlload import load_yaml
 
     skip = target.resolve() if target is not None else None
     for file in sorted(folder.glob("*.yaml")):
@@ -60,11 +68,17 @@ def find_neighbour(folder: Path, target: Path | None) -> Neighbour | None:
 
 @dataclass(slots=True)
 class ImportedConfig:
-    """The YAML text and the side files (descriptions, covers) it refers to."""
+    """The YAML files (one, or parts of at most `part_bytes` each) and the side files
+    (descriptions, covers) they refer to."""
 
-    text: str
+    parts: list[bytes] = field(default_factory=list)
     assets: int = 0
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+
+    @property
+    def text(self) -> str:
+        """The whole config as one text (standard output takes no parts)."""
+        return b"".join(self.parts).decode()
 
 
 def pick_account(
@@ -99,9 +113,11 @@ def build_import(
     ids: Collection[str] = (),
     neighbour: Neighbour | None = None,
     files_dir: str = ".",
+    part_bytes: int = PART_BYTES,
 ) -> ImportedConfig:
     """The config of `account`'s assets (only `ids` if given); side files under `files_dir`,
-    a relative folder, named as the config refers to them."""
+    a relative folder, named as the config refers to them. A config over `part_bytes` is
+    split, between assets, into parts that each carry the same header."""
     mine = {k: a for k, a in sorted(assets.items()) if a.publisher == account}
     unknown = sorted(set(ids) - set(mine))
     if unknown:
@@ -111,24 +127,52 @@ def build_import(
         )
     if ids:
         mine = {k: a for k, a in mine.items() if k in ids}
-    out = ImportedConfig("", len(mine))
-    body: dict[str, Any] = {"apiVersion": "gallery-sync/v1"}
+    out = ImportedConfig(assets=len(mine))
+    head: dict[str, Any] = {"apiVersion": "gallery-sync/v1"}
     if neighbour is not None:
-        body["publisher"] = dict(neighbour.publisher)
+        head["publisher"] = dict(neighbour.publisher)
         default_region = (neighbour.defaults or {}).get("region")
         if neighbour.defaults is not None:
-            body["defaults"] = dict(neighbour.defaults)
+            head["defaults"] = dict(neighbour.defaults)
     else:
         regions = Counter(v.region for a in mine.values() for v in a.versions)
         default_region = regions.most_common(1)[0][0] if regions else None
         agreements = sorted(catalog.agreements)
-        body["publisher"] = {"account": account, "accepted_agreements": agreements}
+        head["publisher"] = {"account": account, "accepted_agreements": agreements}
         if default_region:
-            body["defaults"] = {"region": default_region}
+            head["defaults"] = {"region": default_region}
+    # The header is a few lines (and a neighbour's may hold any YAML value): PyYAML writes it.
+    header = yaml.dump(head, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    if not mine:
+        out.parts.append((HEADER + header + "assets: {}\n").encode())
+        return out
     prefix = PurePosixPath(files_dir)
-    body["assets"] = {k: _asset(a, default_region, cover, out, prefix) for k, a in mine.items()}
-    out.text = HEADER + yaml.dump(body, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+    cover = _cached(cover)
+    start = (HEADER + header + "assets:\n").encode()
+    chunks: list[bytes] = []
+    size = len(start)
+    for asset_id, asset in mine.items():
+        entry = _asset(asset, default_region, cover, out, prefix)
+        chunk = (yamlemit.mapping({asset_id: entry}, "  ") + "\n").encode()
+        if chunks and size + len(chunk) > part_bytes:
+            out.parts.append(start + b"".join(chunks))
+            chunks, size = [], len(start)
+        chunks.append(chunk)
+        size += len(chunk)
+    out.parts.append(start + b"".join(chunks))
     return out
+
+
+def _cached(cover: Callable[[str], bytes | None]) -> Callable[[str], bytes | None]:
+    """Covers are read from the gallery once each, however many assets show one."""
+    seen: dict[str, bytes | None] = {}
+
+    def read(sha256: str) -> bytes | None:
+        if sha256 not in seen:
+            seen[sha256] = cover(sha256)
+        return seen[sha256]
+
+    return read
 
 
 def _asset(
@@ -173,7 +217,7 @@ def _asset(
 def _version(
     number: str, region: str, app: str, description: str, status: Status, default: str | None
 ) -> dict[str, Any]:
-    entry: dict[str, Any] = {"version": _Quoted(number)}
+    entry: dict[str, Any] = {"version": number}
     if region != default:
         entry["region"] = region
     entry["ai_application"] = app
@@ -184,25 +228,29 @@ def _version(
     return entry
 
 
-class _Quoted(str):
-    """A string always written in double quotes (versions: `"1.0.0"`, never a YAML number)."""
-
-
 class _Dumper(yaml.SafeDumper):
     def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
         # Indent list items under their key, as people write them (and as the example does).
         super().increase_indent(flow, False)
 
 
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+def part_paths(target: Path, count: int) -> list[Path]:
+    """Where the parts of an import to `target` go: gallery.yaml, gallery-2.yaml, ..."""
+    return [target] + [
+        target.with_name(f"{target.stem}-{i}{target.suffix}") for i in range(2, count + 1)
+    ]
 
 
-_Dumper.add_representer(str, _represent_str)
-_Dumper.add_representer(
-    _Quoted, lambda d, v: d.represent_scalar("tag:yaml.org,2002:str", str(v), style='"')
-)
+def stale_parts(target: Path, count: int) -> list[Path]:
+    """Parts of an earlier, larger import beside `target` that this one would not replace:
+    left there, the folder would declare their assets twice."""
+    pattern = re.compile(re.escape(target.stem) + r"-([0-9]+)" + re.escape(target.suffix))
+    found = []
+    for path in sorted(target.parent.glob(f"{glob.escape(target.stem)}-*{target.suffix}")):
+        number = pattern.fullmatch(path.name)
+        if number and int(number.group(1)) > count:
+            found.append(path)
+    return found
 
 
 def write_import(
@@ -210,34 +258,71 @@ def write_import(
 ) -> list[Path]:
     """Write the config (unless `target` is None: standard output) and its side files, which
     the config names relative to `root`; never outside `root`, and never over a different
-    file unless forced."""
-    planned = [(target, imported.text.encode())] if target is not None else []
-    planned += [(inside(root, rel), data) for rel, data in sorted(imported.files.items())]
-    clashes = [p for p, data in planned if _differs(p, data)]
+    file unless forced. Parts of an earlier import that this one does not write are removed
+    when forced, and otherwise stop the import."""
+    if target is None and len(imported.parts) > 1:
+        size = sum(map(len, imported.parts))
+        raise GallerySyncError(
+            f"the import is {size / 2**20:.0f} MiB, more than one config file may hold; "
+            "write it with -o FILE, which splits it into parts beside FILE"
+        )
+    planned: list[tuple[Path, bytes]] = []
+    stale: list[Path] = []
+    if target is not None:
+        planned += zip(part_paths(target, len(imported.parts)), imported.parts, strict=True)
+        stale = stale_parts(target, len(imported.parts))
+    folders: dict[str, str] = {}
+    planned += [
+        (inside(root, rel, resolved=folders), data) for rel, data in sorted(imported.files.items())
+    ]
+    state = {p: _compare(p, data) for p, data in planned}
+    clashes = [p for p, found in state.items() if found == "differs"] + stale
     if clashes and not force:
         raise GallerySyncError(
             f"{', '.join(str(p) for p in clashes)} already exist(s) with other content; "
             "pass --force to overwrite"
+            + (" (and remove parts of an earlier import)" if stale else "")
         )
+    made: set[Path] = set()
     for path, data in planned:
+        if state[path] == "same":
+            continue  # already there, byte for byte: a re-import rewrites only what changed
         tmp = path.with_name(f".{path.name}.tmp")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_bytes(data)
+            if path.parent not in made:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                made.add(path.parent)
+            _write_file(tmp, data)
             os.replace(tmp, path)
         except OSError as exc:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)  # a full disk leaves no temporary file behind
             raise GallerySyncError(f"cannot write {path}: {exc.strerror}") from exc
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError as exc:
+            raise GallerySyncError(f"cannot remove {path}: {exc.strerror}") from exc
     return [p for p, _ in planned]
 
 
-def inside(root: Path, rel: str) -> Path:
+def inside(root: Path, rel: str, *, resolved: dict[str, str] | None = None) -> Path:
     """root/rel, refused unless it stays inside root once `..` and symlinks are resolved: a
-    gallery's asset ids are not to be trusted with file names."""
+    gallery's asset ids are not to be trusted with file names. `resolved` caches the real
+    path of each folder (covers/, docs/), so that each file costs one lstat."""
     path = root / rel
-    base = root.resolve()
-    if PurePosixPath(rel).is_absolute() or not path.resolve().is_relative_to(base):
+    base = os.path.realpath(root)
+    head, tail = os.path.split(rel)
+    if resolved is None or tail in ("", ".", ".."):
+        real = os.path.realpath(path)
+    else:
+        folder = resolved.get(head)
+        if folder is None:
+            folder = resolved[head] = os.path.realpath(root / head)
+        real = os.path.join(folder, tail)
+        if os.path.islink(real):
+            real = os.path.realpath(real)
+    if PurePosixPath(rel).is_absolute() or not (real == base or real.startswith(base + os.sep)):
         raise GallerySyncError(
             f"refusing to write {rel!r}: it would land outside {root} (an asset id or "
             "--files-dir that leaves the output folder)"
@@ -245,10 +330,20 @@ def inside(root: Path, rel: str) -> Path:
     return path
 
 
-def _differs(path: Path, data: bytes) -> bool:
-    """Whether writing `data` to `path` would replace something else (a different file, or
-    anything that is not a regular file)."""
+def _write_file(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        return read_regular(path, limit=len(data), what="file") != data
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
+def _compare(path: Path, data: bytes) -> str:
+    """ "missing", "same" (`path` holds exactly `data`) or "differs" (another content, or
+    anything that is not a regular file): whether writing `data` would replace something."""
+    try:
+        return "same" if read_regular(path, limit=len(data), what="file") == data else "differs"
     except FileRefused as refused:
-        return refused.reason != "missing"
+        return "missing" if refused.reason == "missing" else "differs"

@@ -117,13 +117,20 @@ class Document:
         return self.data
 
     def _read_positions(self) -> None:
-        # The same bytes through the full reader; the data is the same by construction (and
-        # comes back if the loader let it go once it had built the assets).
-        full = Document(self.file, _positions={}, _raw={})
-        _read_full(full, self.source)
-        self._positions, self._raw = full._positions, full._raw
+        # The same bytes again, read fast with marks: a document read fast once is plain
+        # YAML, so the event stream gives every place without the full reader's node tree
+        # (a third of the memory). The data comes back too if the loader let it go.
+        with _gc_paused():
+            try:
+                data, self._positions, self._raw = _read_marked(self.source)
+            except (_Unusual, _Unreadable, yaml.YAMLError):
+                # Never read fast (refused before, or beyond the common subset): the full
+                # reader, as at load.
+                full = Document(self.file, _positions={}, _raw={})
+                _read_full(full, self.source)
+                data, self._positions, self._raw = full.data, full._positions, full._raw
         if self.data is None:
-            self.data = full.data
+            self.data = data
 
     def place(self, path: Path_) -> Place:
         """The place of `path`, or of its nearest ancestor that has one."""
@@ -267,6 +274,73 @@ def _read_fast(data: bytes) -> Any:
         parser.dispose()
 
 
+def _read_marked(data: bytes) -> tuple[Any, dict[Path_, tuple[int, int]], dict[Path_, str]]:
+    """What `_read_fast` reads, with the place of every key and item and the text of every
+    scalar read as something other than a string: only for bytes `_read_fast` accepted."""
+    positions: dict[Path_, tuple[int, int]] = {}
+    raw: dict[Path_, str] = {}
+    parser = _Loader(data)
+    try:
+        get_event = parser.get_event
+        # (container, is_mapping, path) of each open level; `index` counts list items.
+        stack: list[tuple[Any, bool, Path_, int]] = []
+        root: Any = None
+        current: Any = None
+        in_mapping = False
+        path: Path_ = ()
+        index = 0
+        key: str | None = None
+        while True:
+            event = get_event()
+            if event is None:
+                return root, positions, raw
+            kind = type(event)
+            if kind is MappingEndEvent or kind is SequenceEndEvent:
+                current, in_mapping, path, index = stack.pop()
+                key = None
+                continue
+            if (
+                kind is not ScalarEvent
+                and kind is not MappingStartEvent
+                and (kind is not SequenceStartEvent)
+            ):
+                continue
+            mark = event.start_mark
+            if in_mapping and key is None:
+                key = event.value
+                key_path: Path_ = (*path, key)
+                positions[key_path] = (mark.line + 1, mark.column + 1)
+                continue
+            if in_mapping:
+                here: Path_ = (*path, key)
+            elif current is not None:
+                here = (*path, index)
+                positions[here] = (mark.line + 1, mark.column + 1)
+                index += 1
+            else:
+                here = ()
+            if kind is ScalarEvent:
+                value: Any = event.value
+                if event.implicit[0]:
+                    value = _resolve_plain(value)
+                    if not isinstance(value, str) and (value is not None or event.value):
+                        raw[here] = event.value
+            else:
+                value = {} if kind is MappingStartEvent else []
+            if in_mapping:
+                current[key] = value
+                key = None
+            elif current is not None:
+                current.append(value)
+            else:
+                root = value
+            if kind is not ScalarEvent:
+                stack.append((current, in_mapping, path, index))
+                current, in_mapping, path, index = value, kind is MappingStartEvent, here, 0
+    finally:
+        parser.dispose()
+
+
 def _resolve_plain(value: str) -> Any:
     """A plain scalar's value under YAML 1.1's implicit types, as the SafeLoader reads it."""
     resolvers = _IMPLICIT.get(value[:1])
@@ -280,6 +354,12 @@ def _resolve_plain(value: str) -> Any:
                 raise _Unusual  # merge, value and yaml tags: the full reader's business
             return _construct(tag, value)
     return value
+
+
+def resolves_to_itself(text: str) -> bool:
+    """Whether `text`, written plain, is read back as this string (no implicit type matches)."""
+    resolvers = _IMPLICIT.get(text[:1])
+    return resolvers is None or not any(pattern.match(text) for _, pattern in resolvers)
 
 
 def _construct(tag: str, value: str) -> Any:
