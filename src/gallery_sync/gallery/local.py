@@ -11,13 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from gallery_sync import shape
-from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
-from gallery_sync.diagnostics import Diagnostic
-from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
-from gallery_sync.gallery import AuditEntry, WriteRequest
+from gallery_sync.errors import GalleryUnavailable, StoreError
+from gallery_sync.gallery import AuditEntry, WriteRequest, migrations
 from gallery_sync.gallery.service import (
     AuditRecord,
     Outcome,
@@ -25,6 +20,7 @@ from gallery_sync.gallery.service import (
     write_asset,
     write_assets,
 )
+from gallery_sync.gallery.sqlstore import SqlTables, TxTables, rows_of
 from gallery_sync.model import (
     Application,
     Asset,
@@ -36,33 +32,6 @@ from gallery_sync.model import (
     Visibility,
     version_key,
 )
-from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
-
-SCHEMA_VERSION = "1"
-
-DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS categories (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS agreements (id TEXT PRIMARY KEY, title TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS applications (
-    region TEXT NOT NULL, name TEXT NOT NULL, image TEXT,
-    PRIMARY KEY (region, name));
-CREATE TABLE IF NOT EXISTS assets (
-    id TEXT PRIMARY KEY, publisher TEXT NOT NULL, title TEXT NOT NULL, cover TEXT,
-    description TEXT NOT NULL, categories TEXT NOT NULL, visibility TEXT NOT NULL,
-    duration_limit TEXT NOT NULL, status TEXT NOT NULL, revision INTEGER NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS versions (
-    asset_id TEXT NOT NULL REFERENCES assets(id), version TEXT NOT NULL,
-    region TEXT NOT NULL, ai_application TEXT NOT NULL, description TEXT NOT NULL,
-    status TEXT NOT NULL, created_at TEXT NOT NULL,
-    PRIMARY KEY (asset_id, version));
-CREATE TABLE IF NOT EXISTS covers (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
-    asset TEXT NOT NULL, change TEXT NOT NULL, plan_hash TEXT NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset, id);
-"""
 
 
 def now() -> str:
@@ -77,25 +46,7 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
-_SAVE_ASSETS = """
-INSERT INTO assets (id, publisher, title, cover, description, categories, visibility,
-                    duration_limit, status, revision, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
-  description = excluded.description, categories = excluded.categories,
-  visibility = excluded.visibility, duration_limit = excluded.duration_limit,
-  status = excluded.status, revision = excluded.revision, updated_at = excluded.updated_at"""
-_SAVE_VERSIONS = """
-INSERT INTO versions (asset_id, version, region, ai_application, description, status,
-                      created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
-  status = excluded.status"""
-_SAVE_AUDIT = """
-INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
-
-
-class _Tx:
+class _Tx(TxTables):
     """The store side of one transaction, as the gallery service sees it."""
 
     def __init__(self, db: sqlite3.Connection, cache: dict[str, tuple[str, Catalog]]) -> None:
@@ -154,56 +105,10 @@ class _Tx:
         return error
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
-        stamp = now()
-        # Visibility, duration limits and category sets repeat across assets: encode each once.
-        encoded: dict[object, str] = {}
-
-        def encode(value: Any, canonical: Callable[[Any], Any]) -> str:
-            text = encoded.get(value)
-            if text is None:
-                text = encoded[value] = json.dumps(canonical(value))
-            return text
-
-        assets: list[tuple[Any, ...]] = []
-        versions: list[tuple[Any, ...]] = []
-        covers: list[tuple[str, bytes]] = []
-        records: list[AuditRecord] = []
-        for write in writes:
-            a = write.asset
-            assets.append(
-                (
-                    a.id,
-                    a.publisher,
-                    a.title,
-                    a.cover,
-                    a.description,
-                    encode(a.categories, sorted),
-                    encode(a.visibility, Visibility.to_json),
-                    encode(a.duration_limit, DurationLimit.to_json),
-                    a.status.value,
-                    write.revision,
-                    stamp,
-                    stamp,
-                )
-            )
-            versions += [
-                (a.id, v.version, v.region, v.ai_application, v.description, v.status.value, stamp)
-                for v in a.versions
-            ]
-            covers += write.covers.items()
-            records += write.audit
-        # orjson: ~9x json.dumps on audit records, which carry whole assets for a create.
-        dumps = orjson.dumps
-        rows = [
-            (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
-            for r in (*records, *audit)
-        ]
         db = self.db
         try:
-            db.executemany("INSERT OR IGNORE INTO covers VALUES (?, ?)", covers)
-            db.executemany(_SAVE_ASSETS, assets)
-            db.executemany(_SAVE_VERSIONS, versions)
-            db.executemany(_SAVE_AUDIT, rows)
+            for statement, rows in rows_of(writes, audit).statements():
+                db.executemany(statement, rows)
         except sqlite3.Error as exc:
             raise self.failure(exc) from exc
 
@@ -218,12 +123,6 @@ class _Tx:
         catalog = self._read_catalog()
         self.cache["catalog"] = (version, catalog)
         return catalog
-
-    def bump_catalog_version(self) -> None:
-        self.db.execute(
-            "INSERT INTO meta VALUES ('catalog_version', '1') ON CONFLICT (key) DO UPDATE "
-            "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
-        )
 
     def _read_catalog(self) -> Catalog:
         db = self.db
@@ -252,7 +151,7 @@ class _Applications(Mapping[tuple[str, str], Application]):
     @property
     def _all(self) -> dict[tuple[str, str], Application | None]:
         if self._db is not None:
-            query = "SELECT region, name, image FROM applications"
+            query = "SELECT region, name, image FROM applications WHERE account = ''"
             try:
                 rows = self._db.execute(query).fetchall()
             except sqlite3.Error as exc:
@@ -273,7 +172,8 @@ class _Applications(Mapping[tuple[str, str], Application]):
             return self._all
         try:
             row = self._db.execute(
-                "SELECT image FROM applications WHERE region = ? AND name = ?", key
+                "SELECT image FROM applications WHERE account = '' AND region = ? AND name = ?",
+                key,
             ).fetchone()
         except sqlite3.Error as exc:
             raise _read_failure(self._db, exc) from exc
@@ -556,11 +456,6 @@ def store_error(exc: sqlite3.Error, db: sqlite3.Connection) -> StoreError:
     return StoreError(f"{text} (gallery {path})")
 
 
-def _refuse_malformed(problems: list[str]) -> None:
-    if problems:
-        raise GalleryRefusal([Diagnostic.of("schema", p) for p in problems])
-
-
 def _no_gallery(path: Path, *, empty: bool = False) -> str:
     what = f"the file {path} is empty, not a gallery" if empty else f"there is no gallery at {path}"
     return (
@@ -573,19 +468,16 @@ class _Refused(Exception):
     """Why a file cannot be opened as a gallery (it was left untouched)."""
 
 
-def _inspect(db: sqlite3.Connection) -> bool:
-    """True for an empty database (a gallery may be created in it); None of its bytes change.
+def _inspect(db: sqlite3.Connection) -> int | None:
+    """The gallery's format version, None for an empty database (a gallery may be created in
+    it); None of its bytes change.
 
     Refuses (_Refused) a file that is not SQLite, a database of someone else's (tables, but
     not a gallery's meta) and a gallery of a newer format than this version's.
     """
     try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            return True
-        row = None
-        if "meta" in tables:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = migrations.found_version(db, migrations.SQLITE)
+        migrations.refuse_newer(found)
     except sqlite3.OperationalError as exc:  # not a verdict on the file: it could not be read
         raise _Refused(
             f"{exc}; check that the file and its folder are readable and writable (SQLite "
@@ -593,25 +485,12 @@ def _inspect(db: sqlite3.Connection) -> bool:
         ) from exc
     except sqlite3.DatabaseError as exc:
         raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
-    if row is None:
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-        raise _Refused(
-            f"it is an SQLite database with tables of its own ({shown}), not a gallery; it was "
-            "left untouched. Pass --gallery with the URL of a gallery"
-        )
-    found = str(row[0])
-    if not found.isdigit():
-        raise _Refused(f"it is damaged: its schema_version is {found[:40]!r}")
-    if int(found) > int(SCHEMA_VERSION):
-        raise _Refused(
-            f"it is of a newer format (schema version {found}) than this gallery-sync "
-            f"understands ({SCHEMA_VERSION}); it was left untouched. Upgrade gallery-sync to "
-            "use it"
-        )
-    return False
+    except migrations.SchemaRefused as exc:
+        raise _Refused(str(exc)) from exc
+    return found
 
 
-class LocalGallery:
+class LocalGallery(SqlTables):
     """The embedded gallery; single-user: whoever runs it writes as publisher.account."""
 
     def __init__(self, url: str, db: sqlite3.Connection) -> None:
@@ -646,8 +525,8 @@ class LocalGallery:
                 path.parent.mkdir(exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             try:
-                new = _inspect(db)
-                if new and not create:
+                found = _inspect(db)
+                if found is None and not create:
                     raise GalleryUnavailable(_no_gallery(path, empty=True))
                 db.execute("PRAGMA journal_mode = WAL")
                 # In WAL mode NORMAL survives a killed process intact; only power loss may drop
@@ -655,12 +534,12 @@ class LocalGallery:
                 db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
                 gallery = cls(url, db)
-                if new:
+                if found != migrations.LATEST:  # new, or of an older format: migrated in place
                     gallery._initialise()
             except BaseException:
                 db.close()
                 raise
-        except (sqlite3.DatabaseError, StoreError, _Refused) as exc:
+        except (sqlite3.DatabaseError, StoreError, _Refused, migrations.SchemaRefused) as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc}") from exc
         except OSError as exc:
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
@@ -668,22 +547,7 @@ class LocalGallery:
 
     def _initialise(self) -> None:
         with self.transaction() as tx:
-            for statement in DDL.split(";"):
-                if statement.strip():
-                    tx.db.execute(statement)
-            tx.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
-            tx.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('allowed_registries', ?)",
-                (json.dumps(list(DEFAULT_ALLOWED_REGISTRIES)),),
-            )
-            tx.db.executemany(
-                "INSERT OR IGNORE INTO categories VALUES (?)", [(c,) for c in DEFAULT_CATEGORIES]
-            )
-            tx.db.executemany(
-                "INSERT OR IGNORE INTO agreements VALUES (?, ?)", DEFAULT_AGREEMENTS.items()
-            )
+            migrations.migrate(tx.db, migrations.SQLITE)
 
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
@@ -699,6 +563,17 @@ class LocalGallery:
                     self.db.execute("ROLLBACK")
         except sqlite3.Error as exc:
             raise store_error(exc, self.db) from exc
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self.transaction() as tx:
+            yield tx.db
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self.db.execute(sql, args).fetchall()
+        except _READ_FAILURES as exc:
+            raise _read_failure(self.db, exc) from exc
 
     def account(self) -> str | None:
         return None
@@ -729,37 +604,6 @@ class LocalGallery:
             return [AuditEntry(r[0], r[1], r[2], r[3], _change(r), r[5], r[6]) for r in rows]
         except (*_READ_FAILURES, _Bad) as exc:
             raise _read_failure(self.db, exc) from exc
-
-    def add_application(self, app: Application) -> str:
-        _refuse_malformed(shape.check_application(app.name, app.region, app.image))
-        with self.transaction() as tx:
-            row = tx.db.execute(
-                "SELECT image FROM applications WHERE region = ? AND name = ?",
-                (app.region, app.name),
-            ).fetchone()
-            if row is not None and row[0] == app.image:
-                return "unchanged"
-            tx.db.execute(
-                "INSERT INTO applications VALUES (?, ?, ?) ON CONFLICT (region, name) "
-                "DO UPDATE SET image = excluded.image",
-                (app.region, app.name, app.image),
-            )
-            tx.bump_catalog_version()
-        return "added" if row is None else "updated"
-
-    def set_allowed_registries(self, patterns: list[str]) -> None:
-        """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
-        if not patterns:
-            _refuse_malformed(["at least one registry pattern is needed"])
-        _refuse_malformed(
-            [p for pattern in patterns for p in shape.check_registry_pattern(pattern)]
-        )
-        with self.transaction() as tx:
-            tx.db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
-                (json.dumps(patterns),),
-            )
-            tx.bump_catalog_version()
 
     def cover(self, sha256: str) -> bytes | None:
         try:
