@@ -74,6 +74,13 @@ def _open_sqlite(url: str, create: bool) -> Gallery:
     return LocalGallery.open(url, create=create)
 
 
+def _open_postgresql(url: str, create: bool) -> Gallery:
+    # psycopg is imported only here: the embedded path and --help never pay for it.
+    from gallery_sync.gallery.postgres import PostgresGallery
+
+    return PostgresGallery.open(url, create=create)
+
+
 def _refuse_served(url: str, create: bool) -> Gallery:
     raise GalleryUnavailable(
         f"cannot open {url}: served galleries (http://, https://) are not supported by this "
@@ -83,6 +90,7 @@ def _refuse_served(url: str, create: bool) -> Gallery:
 
 OPENERS: dict[str, Callable[[str, bool], Gallery]] = {
     "sqlite": _open_sqlite,
+    "postgresql": _open_postgresql,
     "http": _refuse_served,
     "https": _refuse_served,
 }
@@ -120,6 +128,7 @@ def open_gallery(
     opener = OPENERS.get(scheme)
     if opener is None:
         raise GalleryUnavailable(
-            f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
+            f"unknown gallery URL {url!r}; expected sqlite:///PATH, postgresql://HOST/DATABASE "
+            "(or http(s)://HOST)"
         )
     return opener(url, create)
