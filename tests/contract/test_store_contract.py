@@ -474,3 +474,15 @@ def race(url: str, tmp_path: Path, writes: list[tuple[str, str]]) -> dict[Any, l
         assert proc.returncode == 0, err
         results.setdefault((kind, asset), []).append(out.strip())
     return results
+
+
+def test_the_embedded_path_never_imports_psycopg(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "from gallery_sync import cli\n"
+        "from gallery_sync.gallery import open_gallery\n"
+        f"open_gallery('sqlite:///{tmp_path / 'g.db'}', create=True).close()\n"
+        "print(sorted(m for m in sys.modules if m.startswith('psycopg')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert out.stdout == "[]\n", out.stderr
