@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
-from gallery_sync.gallery import Principal, WriteRequest, open_gallery
+from gallery_sync.gallery import Principal, Role, WriteRequest, open_gallery
 from gallery_sync.gallery.migrations import LATEST
 from gallery_sync.gallery.service import BATCH_SIZE, GalleryService
 from gallery_sync.model import Application, Operation, OpKind
@@ -540,3 +540,22 @@ def test_the_store_refuses_applications_and_registries_no_catalog_could_hold(
         with pytest.raises(GalleryRefusal):
             operator.set_allowed_registries(patterns)
     assert file_bytes(gallery) == before
+
+
+def test_the_embedded_galleries_applications_are_every_local_publishers(tmp_path: Path) -> None:
+    """`apps add` runs without a config: its applications are the account '' catalog, which
+    any publisher of the embedded gallery uses; a served principal has only its own."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    reader = open_gallery(url, create=True)  # as `apps add`: Principal(None, local=True)
+    assert reader.add_application(Application("app", "cn-north-4")) == "added"
+    assert isinstance(reader, GalleryService)
+    rows = reader.store.db.execute("SELECT account, region, name FROM applications")
+    assert rows.fetchall() == [("", "cn-north-4", "app")]
+    for account in ("acme", "zed"):
+        local = GalleryService(reader.store, Principal.embedded(account))
+        made = Operation(OpKind.CREATE, value=ASSET)
+        assert local.write_asset(WriteRequest(f"of-{account}", None, (made,), AGREED)) == 1
+        assert ("cn-north-4", "app") in local.catalog().applications
+    served = GalleryService(reader.store, Principal("acme", Role.PUBLISHER))
+    assert dict(served.catalog().applications) == {}
+    reader.close()
