@@ -66,6 +66,17 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Subscription:
+    """An account's subscription to an asset: its running term (SPEC section 7)."""
+
+    asset: str
+    account: str
+    started_at: str
+    ends_at: str | None  # None: the term never ends
+    auto_renew: bool  # whether it may still renew at its end (the asset's limit decides)
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriberSummary:
     """What discontinuing an asset does to people: how many keep access, until when."""
 
