@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.model import Application, Catalog, GalleryState, Operation
+from gallery_sync.model import SubscriberSummary as SubscriberSummary  # a gallery's answer
 
 # The embedded gallery, relative to the config's root (as Terraform keeps .terraform/).
 DEFAULT_PATH = ".gallery/gallery.db"
@@ -74,14 +75,6 @@ class Subscription:
     started_at: str
     ends_at: str | None  # None: the term never ends
     auto_renew: bool  # whether it may still renew at its end (the asset's limit decides)
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberSummary:
-    """What discontinuing an asset does to people: how many keep access, until when."""
-
-    count: int = 0
-    last_end: str | None = None  # when the last running term ends; None: one never ends
 
 
 class Admin(Protocol):
