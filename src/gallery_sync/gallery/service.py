@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gallery_sync import rules, shape
@@ -18,6 +18,7 @@ from gallery_sync.gallery import (
     Principal,
     Role,
     SubscriberSummary,
+    Subscription,
     WriteRequest,
 )
 from gallery_sync.model import (
@@ -27,6 +28,7 @@ from gallery_sync.model import (
     GalleryState,
     Operation,
     OpKind,
+    Status,
     apply_operation,
 )
 
@@ -53,6 +55,9 @@ class StoredWrite:
     revision: int
     covers: dict[str, bytes]
     audit: list[AuditRecord]
+    # Running terms the write settles (a discontinue ends their renewals, a new duration
+    # limit applies from their end): kept with the asset, in the same transaction.
+    subscriptions: tuple[Subscription, ...] = ()
 
 
 AppKey = tuple[str, str]  # (region, name)
@@ -79,6 +84,9 @@ class Transaction(CatalogSource, Protocol):
     def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]: ...
 
     def known_covers(self, sha256s: Collection[str]) -> set[str]: ...
+
+    def subscriptions_of(self, asset_ids: Collection[str]) -> list[Subscription]:
+        """The subscriptions to these assets, as stored (their terms not yet renewed)."""
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit: an exception inside undoes what it wrote (raised as StoreError)."""
@@ -117,6 +125,15 @@ class Store(CatalogSource, Admin, Protocol):
     def cover(self, sha256: str) -> bytes | None: ...
 
     def add_application(self, app: Application) -> str: ...
+
+    def subscribe(
+        self, asset: str, account: str, start: str, end: str | None, auto_renew: bool
+    ) -> None:
+        """Begin (or replace) `account`'s term on `asset`; the service decided it may."""
+
+    def subscriptions(
+        self, asset: str | None = None, account: str | None = None
+    ) -> list[Subscription]: ...
 
     def close(self) -> None: ...
 
@@ -181,11 +198,36 @@ class GalleryService:
     def _sees_all(self) -> bool:
         return self.principal.local or self.principal.role is Role.ADMIN
 
-    def _may_see(self, asset: Asset) -> bool:
-        # No store keeps subscriptions yet: nobody holds a running term.
-        return self._sees_all or rules.may_see(
-            asset, self.principal.account, rules.NOT_SUBSCRIBED, self._clock()
+    def _visible(self, assets: Collection[Asset]) -> list[Asset]:
+        """Those of `assets` the principal may see (rules.may_see, with its running terms)."""
+        if self._sees_all:
+            return list(assets)
+        account = self.principal.account
+        now = self._clock()
+        # Only a discontinued asset of another publisher asks for a term: look those up once.
+        asks = account is not None and any(
+            a.status is Status.DISCONTINUED and a.publisher != account for a in assets
         )
+        terms = self._terms(account) if asks and account is not None else {}
+        return [
+            a for a in assets if rules.may_see(a, account, _term_end(terms.get(a.id), a, now), now)
+        ]
+
+    def _may_see(self, asset: Asset) -> bool:
+        return bool(self._visible([asset]))
+
+    def _terms(self, account: str) -> dict[str, rules.Term]:
+        return {s.asset: _term(s) for s in self.store.subscriptions(account=account)}
+
+    def _seen(self, asset_id: str) -> Asset:
+        """The asset, if the principal may see it; else not-found, as for an asset that is not
+        there (existence never leaks)."""
+        found = self.store.assets(ids=[asset_id]).get(asset_id)
+        if found is None or not self._may_see(found):
+            raise GalleryRefusal(
+                [Diagnostic.of("not-found", f"no asset {asset_id!r}", asset=asset_id)]
+            )
+        return found
 
     def account(self) -> str | None:
         # The embedded gallery is single-user: whoever runs it is publisher.account.
@@ -208,7 +250,7 @@ class GalleryService:
         if account is None:
             yield [_unauthenticated(r) for r in requests]
             return
-        yield from write_assets(self.store, requests, account=account)
+        yield from write_assets(self.store, requests, account=account, clock=self._clock)
 
     def write_asset(self, request: WriteRequest) -> int:
         """One write on its own: its new revision, or GalleryRefusal."""
@@ -232,8 +274,44 @@ class GalleryService:
             return None
         return self.store.cover(sha256)
 
+    def subscribe(self, asset_id: str) -> Subscription:
+        """Subscribe the principal's account to a released asset it may see: a term of the
+        asset's duration limit from now. A term already running that ends later (or never) is
+        kept as it is: subscribing again never shortens access."""
+        account = self.principal.account
+        if account is None:
+            raise GalleryRefusal([_unauthenticated_diagnostic("subscribing", asset_id)])
+        asset = self._seen(asset_id)
+        refusal = rules.subscribe_refusal(asset, account)
+        if refusal is not None:
+            raise GalleryRefusal([_diagnostic(refusal, asset_id)])
+        now = self._clock()
+        term = rules.subscription_term(asset.duration_limit, now)
+        for held in self.store.subscriptions(asset=asset_id, account=account):
+            running = rules.running_term(_term(held), asset, now)
+            if running.end is None or (term.end is not None and running.end >= term.end):
+                return Subscription(asset_id, account, held.started_at, running.end, running.renews)
+        self.store.subscribe(asset_id, account, now, term.end, term.renews)
+        return Subscription(asset_id, account, now, term.end, term.renews)
+
     def subscribers(self, asset_id: str) -> SubscriberSummary:
-        return SubscriberSummary()  # no store keeps subscriptions yet
+        """How many subscribers keep access, and until when the last term runs, were the asset
+        discontinued now: its owner's question (anyone else: not-found)."""
+        asset = self._seen(asset_id)
+        if not self._sees_all and asset.publisher != self.principal.account:
+            raise GalleryRefusal(
+                [Diagnostic.of("not-found", f"no asset {asset_id!r}", asset=asset_id)]
+            )
+        now = self._clock()
+        ends = [
+            rules.running_term(_term(s), asset, now).end
+            for s in self.store.subscriptions(asset=asset_id)
+        ]
+        running = [end for end in ends if end is None or end > now]
+        if not running:
+            return SubscriberSummary()
+        last = None if None in running else max(e for e in running if e is not None)
+        return SubscriberSummary(len(running), last)
 
     def add_application(self, app: Application) -> str:
         if not self.principal.local and self.principal.account is None:
@@ -250,8 +328,23 @@ class GalleryService:
 Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refused
 
 
+def _term(subscription: Subscription) -> rules.Term:
+    return rules.Term(subscription.ends_at, subscription.auto_renew)
+
+
+def _term_end(term: rules.Term | None, asset: Asset, now: str) -> str | None:
+    """When the principal's access through a subscription ends (NOT_SUBSCRIBED: it has none)."""
+    if term is None:
+        return rules.NOT_SUBSCRIBED
+    return rules.running_term(term, asset, now).end
+
+
 def write_assets(
-    store: Store, requests: Sequence[WriteRequest], *, account: str
+    store: Store,
+    requests: Sequence[WriteRequest],
+    *,
+    account: str,
+    clock: Callable[[], str] = _now,
 ) -> Iterator[list[Outcome]]:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch.
@@ -262,7 +355,7 @@ def write_assets(
     for batch in _batches(requests):
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch, account)
+                outcomes = _write_batch(tx, batch, account, clock)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
         yield outcomes
@@ -292,7 +385,9 @@ def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest
         start = end
 
 
-def _write_batch(tx: Transaction, requests: Sequence[WriteRequest], account: str) -> list[Outcome]:
+def _write_batch(
+    tx: Transaction, requests: Sequence[WriteRequest], account: str, clock: Callable[[], str]
+) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
@@ -329,6 +424,7 @@ def _write_batch(tx: Transaction, requests: Sequence[WriteRequest], account: str
         outcomes.append(write.revision)
     if not writes and not refused_audit:
         return outcomes
+    writes = _settle_terms(tx, stored, writes, clock)
     try:
         with tx.savepoint():
             tx.store([w for _, w in writes], refused_audit)
@@ -342,6 +438,34 @@ def _write_batch(tx: Transaction, requests: Sequence[WriteRequest], account: str
         with tx.savepoint():
             tx.store([], refused_audit)
     return outcomes
+
+
+def _settle_terms(
+    tx: Transaction,
+    stored: dict[str, Asset],
+    writes: list[tuple[int, StoredWrite]],
+    clock: Callable[[], str],
+) -> list[tuple[int, StoredWrite]]:
+    """The writes, each that discontinues its asset or changes its duration limit with the
+    running terms it settles (rules.settle_term): renewal stays a lazy read after that."""
+    settling = {
+        w.asset.id: w for _, w in writes if rules.settles_terms(stored.get(w.asset.id), w.asset)
+    }
+    if not settling:
+        return writes
+    now = clock()
+    settled: dict[str, list[Subscription]] = {}
+    for held in tx.subscriptions_of(list(settling)):
+        write = settling[held.asset]
+        term = rules.settle_term(_term(held), stored[held.asset], write.asset, now)
+        if term != _term(held):
+            settled.setdefault(held.asset, []).append(
+                replace(held, ends_at=term.end, auto_renew=term.renews)
+            )
+    return [
+        (i, replace(w, subscriptions=tuple(settled[w.asset.id])) if w.asset.id in settled else w)
+        for i, w in writes
+    ]
 
 
 class _Refused(Exception):
