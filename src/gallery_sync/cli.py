@@ -841,7 +841,7 @@ def admin_agreements(words: tuple[str, ...], store: str) -> None:
         elif edit:
             done = opened.remove_agreement(edit[1])
             echo(f"{_escaped(edit[1])}: {'removed' if done else 'unchanged'}\n", err=True)
-        _lines(f"{key}\t{title}" for key, title in sorted(opened.agreement_titles().items()))
+        _lines(f"{key}  {title}" for key, title in sorted(opened.agreement_titles().items()))
     finally:
         opened.close()
 

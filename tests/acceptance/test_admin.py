@@ -106,7 +106,6 @@ class AdminSuite:
     def test_a_bad_account_is_refused_and_no_token_made(
         self, ws: Workspace, account: str, why: str
     ) -> None:
-        self.admin(ws, "token", "list")  # the store exists (the sqlite one once a writer ran)
         bad = self.admin(ws, "token", "create", "--account", account)
         assert bad.code == 1 and bad.out == "" and why in bad.err
         assert "\x1b" not in bad.err
@@ -147,13 +146,13 @@ class AdminSuite:
 
     def test_agreements_listed_added_removed_and_validated(self, ws: Workspace) -> None:
         listed = self.admin(ws, "agreements").out
-        assert listed == "".join(f"{k}\t{t}\n" for k, t in sorted(DEFAULT_AGREEMENTS.items()))
+        assert listed == "".join(f"{k}  {t}\n" for k, t in sorted(DEFAULT_AGREEMENTS.items()))
         added = self.admin(ws, "agreements", "add", "export-control", "Export control terms")
         assert added.code == 0 and added.err == "export-control: added\n"
-        assert "export-control\tExport control terms\n" in added.out
+        assert "export-control  Export control terms\n" in added.out
         retitled = self.admin(ws, "agreements", "add", "export-control", "Export terms, v2")
         assert retitled.err == "export-control: updated\n"
-        assert "export-control\tExport terms, v2\n" in retitled.out
+        assert "export-control  Export terms, v2\n" in retitled.out
         removed = self.admin(ws, "agreements", "remove", "export-control")
         assert removed.err == "export-control: removed\n" and removed.out == listed
         gone = self.admin(ws, "agreements", "remove", "export-control")
@@ -178,6 +177,8 @@ class TestAdminOnSqlite(AdminSuite):
         self.path = tmp_path / "store" / "gallery.db"
         self.path.parent.mkdir()
         self.url = f"sqlite:///{self.path}"
+        # Readers never create a store (test_readers_create_no_store): a writer makes it.
+        Workspace(tmp_path).run("admin", "registries", "--default", "--store", self.url)
 
     def stored_rows(self) -> list[tuple[Any, ...]]:
         import sqlite3
@@ -192,10 +193,12 @@ class TestAdminOnSqlite(AdminSuite):
         for path in self.path.parent.iterdir():
             assert token.encode() not in path.read_bytes(), path
 
-    def test_readers_create_no_store(self, ws: Workspace) -> None:
-        listed = self.admin(ws, "token", "list")
-        assert listed.code == 1 and "gallery-unavailable" not in listed.out
-        assert not self.path.exists()
+    def test_readers_create_no_store(self, ws: Workspace, tmp_path: Path) -> None:
+        missing = tmp_path / "none" / "gallery.db"
+        for args in (("token", "list"), ("registries",), ("categories",), ("agreements",)):
+            read = ws.run("admin", *args, "--store", f"sqlite:///{missing}")
+            assert read.code == 1 and read.out == "" and "error: " in read.err, args
+        assert not missing.parent.exists()
 
 
 class TestAdminOnPostgres(AdminSuite):

@@ -6,11 +6,14 @@ import enum
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.model import Application, Catalog, GalleryState, Operation
 from gallery_sync.model import SubscriberSummary as SubscriberSummary  # a gallery's answer
+
+if TYPE_CHECKING:
+    from gallery_sync.gallery.service import Store
 
 # The embedded gallery, relative to the config's root (as Terraform keeps .terraform/).
 DEFAULT_PATH = ".gallery/gallery.db"
@@ -64,6 +67,21 @@ class AuditEntry:
     change: dict[str, Any]
     plan_hash: str
     message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """An API token as a store keeps it: never the token itself, only its hash."""
+
+    id: int
+    account: str
+    role: str
+    created_at: str
+    revoked_at: str | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,11 +151,46 @@ class Gallery(Protocol):
     def close(self) -> None: ...
 
 
-def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
+def _sqlite_store(url: str, create: bool) -> Store:
     from gallery_sync.gallery.local import SqliteStore
+
+    return SqliteStore.open(url, create=create)
+
+
+def _postgresql_store(url: str, create: bool) -> Store:
+    # psycopg is imported only here: the embedded path and --help never pay for it.
+    from gallery_sync.gallery.postgres import PostgresStore
+
+    return PostgresStore.open(url, create=create)
+
+
+STORES: dict[str, Callable[[str, bool], Store]] = {
+    "sqlite": _sqlite_store,
+    "postgresql": _postgresql_store,
+}
+
+
+def open_store(url: str, *, create: bool = False) -> Store:
+    """The store at `url` itself (the operator's `admin` and `serve`), no principal in front:
+    migrated to this version's schema; created only if `create`."""
+    opener = STORES.get(url.partition("://")[0] if "://" in url else "")
+    if opener is None or not url.strip():
+        raise GalleryUnavailable(
+            f"unknown store URL {url!r}; expected sqlite:///PATH or postgresql://HOST/DATABASE"
+        )
+    return opener(url, create)
+
+
+def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
     from gallery_sync.gallery.service import GalleryService
 
-    return GalleryService(SqliteStore.open(url, create=create), principal)
+    return GalleryService(_sqlite_store(url, create), principal)
+
+
+def _open_postgresql(url: str, create: bool, principal: Principal) -> Gallery:
+    from gallery_sync.gallery.service import GalleryService
+
+    return GalleryService(_postgresql_store(url, create), principal)
 
 
 def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:
@@ -149,6 +202,7 @@ def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:
 
 OPENERS: dict[str, Callable[[str, bool, Principal], Gallery]] = {
     "sqlite": _open_sqlite,
+    "postgresql": _open_postgresql,
     "http": _refuse_served,
     "https": _refuse_served,
 }
@@ -188,6 +242,7 @@ def open_gallery(
     opener = OPENERS.get(scheme)
     if opener is None:
         raise GalleryUnavailable(
-            f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
+            f"unknown gallery URL {url!r}; expected sqlite:///PATH, postgresql://HOST/DATABASE "
+            "(or http(s)://HOST)"
         )
     return opener(url, create, principal)

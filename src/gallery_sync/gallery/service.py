@@ -19,6 +19,7 @@ from gallery_sync.gallery import (
     Role,
     SubscriberSummary,
     Subscription,
+    Token,
     WriteRequest,
 )
 from gallery_sync.model import (
@@ -62,6 +63,11 @@ class StoredWrite:
 
 AppKey = tuple[str, str]  # (region, name)
 
+# Whose applications: the embedded gallery's own catalog is the account '' (`apps add` runs
+# without a config, and every publisher of an embedded gallery uses it); on a served gallery
+# an account's own.
+EMBEDDED_ACCOUNT = ""
+
 
 class CatalogSource(Protocol):
     """The catalog as a store keeps it; read in a transaction or outside one."""
@@ -72,10 +78,13 @@ class CatalogSource(Protocol):
 
     def allowed_registries(self) -> tuple[str, ...]: ...
 
-    def applications(self, keys: Collection[AppKey]) -> dict[AppKey, Application]:
-        """Only the applications with these keys (targeted: a plan reads a few of thousands)."""
+    def applications(
+        self, keys: Collection[AppKey], account: str = EMBEDDED_ACCOUNT
+    ) -> dict[AppKey, Application]:
+        """Only the account's applications with these keys (targeted: a plan reads a few of
+        thousands)."""
 
-    def list_applications(self) -> list[Application]: ...
+    def list_applications(self, account: str = EMBEDDED_ACCOUNT) -> list[Application]: ...
 
 
 class Transaction(CatalogSource, Protocol):
@@ -88,16 +97,23 @@ class Transaction(CatalogSource, Protocol):
     def subscriptions_of(self, asset_ids: Collection[str]) -> list[Subscription]:
         """The subscriptions to these assets, as stored (their terms not yet renewed)."""
 
+    def keep_subscription(self, held: Subscription) -> None:
+        """Begin (or replace) a subscription."""
+
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit: an exception inside undoes what it wrote (raised as StoreError)."""
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
         """Keep the assets, covers and audit records of these writes; StoreError if it cannot."""
 
+    def remember(self, key: str, account: str, response: str) -> None:
+        """Keep a write's reply for its Idempotency-Key, with the write (the first one stays)."""
+
 
 class Store(CatalogSource, Admin, Protocol):
     """A simple store: keeps and finds what it is asked to; decides no rule, knows no caller.
-    (A PostgreSQL store implements the same methods.)"""
+    SqliteStore (gallery/local.py) and PostgresStore (gallery/postgres.py) implement it; the
+    store contract suite (tests/contract/test_store_contract.py) says what each must do."""
 
     url: str
 
@@ -116,38 +132,71 @@ class Store(CatalogSource, Admin, Protocol):
     def owners(self, ids: Collection[str]) -> dict[str, str]:
         """id -> publisher of those of `ids` the store holds."""
 
+    def page_assets(self, after: str | None, limit: int) -> list[Asset]:
+        """Up to `limit` assets in id order, after the id `after` (None: from the first)."""
+
     def history(
-        self, *, asset: str | None = None, publisher: str | None = None
+        self,
+        *,
+        asset: str | None = None,
+        publisher: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
     ) -> list[AuditEntry]:
         """The audit log, newest first: of one asset, and/or of one publisher's assets (and
-        the entries it wrote itself)."""
+        the entries it wrote itself); `after_id`: the entries older than it; at most `limit`."""
 
     def cover(self, sha256: str) -> bytes | None: ...
 
-    def add_application(self, app: Application) -> str: ...
+    def add_application(self, app: Application, account: str = EMBEDDED_ACCOUNT) -> str:
+        """Register an application of `account`: "added", "updated" or "unchanged"."""
+
+    def schema_version(self) -> int: ...
+
+    # --- Tokens (only a hash is kept) ---
+
+    def create_token(self, account: str, role: str, token_hash: str) -> int: ...
+
+    def token(self, token_hash: str) -> Token | None: ...
+
+    def list_tokens(self) -> list[Token]: ...
+
+    def revoke_token(self, token_id: int) -> bool:
+        """False if there is no such token, or it was revoked before."""
+
+    # --- Subscriptions ---
 
     def subscribe(
         self, asset: str, account: str, start: str, end: str | None, auto_renew: bool
-    ) -> None:
-        """Begin (or replace) `account`'s term on `asset`; the service decided it may."""
+    ) -> None: ...
 
     def subscriptions(
         self, asset: str | None = None, account: str | None = None
     ) -> list[Subscription]: ...
 
+    # --- Idempotency ---
+
+    def idempotent(self, key: str, account: str) -> str | None:
+        """The reply kept for this Idempotency-Key of this account, if any."""
+
+    def remember(self, key: str, account: str, response: str) -> None: ...
+
     def close(self) -> None: ...
 
 
-def compose_catalog(source: CatalogSource, keys: Collection[AppKey] | None) -> Catalog:
-    """The catalog with the applications of `keys` (all for None). A key the store does not
-    hold brings the whole list: the rules then name the application probably meant, and that
-    only happens when a plan is wrong."""
-    if keys is None:
-        found = {(a.region, a.name): a for a in source.list_applications()}
-    else:
-        found = source.applications(keys) if keys else {}
+def compose_catalog(
+    source: CatalogSource, keys: Collection[AppKey] | None, account: str | None
+) -> Catalog:
+    """The catalog with `account`'s applications of `keys` (all for None; none for no
+    account). A key the store does not hold brings the account's whole list: the rules then
+    name the application probably meant, and that only happens when a plan is wrong."""
+    found: dict[AppKey, Application] = {}
+    if account is not None and keys is None:
+        found = {(a.region, a.name): a for a in source.list_applications(account)}
+    elif account is not None and keys:
+        found = source.applications(keys, account)
         if len(found) < len(set(keys)):
-            found = {(a.region, a.name): a for a in source.list_applications()}
+            found = {(a.region, a.name): a for a in source.list_applications(account)}
     return Catalog(
         categories=source.categories(),
         agreements=source.agreements(),
@@ -219,10 +268,11 @@ class GalleryService:
     def _terms(self, account: str) -> dict[str, rules.Term]:
         return {s.asset: _term(s) for s in self.store.subscriptions(account=account)}
 
-    def _seen(self, asset_id: str) -> Asset:
-        """The asset, if the principal may see it; else not-found, as for an asset that is not
-        there (existence never leaks)."""
-        found = self.store.assets(ids=[asset_id]).get(asset_id)
+    def _seen(self, asset_id: str, found: Asset | None = None) -> Asset:
+        """The asset (read now, or as `found`), if the principal may see it; else not-found,
+        as for an asset that is not there (existence never leaks)."""
+        if found is None:
+            found = self.store.assets(ids=[asset_id]).get(asset_id)
         if found is None or not self._may_see(found):
             raise GalleryRefusal(
                 [Diagnostic.of("not-found", f"no asset {asset_id!r}", asset=asset_id)]
@@ -233,8 +283,14 @@ class GalleryService:
         # The embedded gallery is single-user: whoever runs it is publisher.account.
         return None if self.principal.local else self.principal.account
 
+    @property
+    def _applications_of(self) -> str | None:
+        """Whose applications the caller uses: the embedded gallery's own catalog, else the
+        caller's account's (SPEC 7); None (no applications) for an anonymous caller."""
+        return EMBEDDED_ACCOUNT if self.principal.local else self.principal.account
+
     def catalog(self, applications: Collection[AppKey] | None = None) -> Catalog:
-        return compose_catalog(self.store, applications)
+        return compose_catalog(self.store, applications, self._applications_of)
 
     def read_state(self, ids: Collection[str] = ()) -> GalleryState:
         account = self.principal.account
@@ -250,7 +306,13 @@ class GalleryService:
         if account is None:
             yield [_unauthenticated(r) for r in requests]
             return
-        yield from write_assets(self.store, requests, account=account, clock=self._clock)
+        yield from write_assets(
+            self.store,
+            requests,
+            account=account,
+            applications_of=self._applications_of,
+            clock=self._clock,
+        )
 
     def write_asset(self, request: WriteRequest) -> int:
         """One write on its own: its new revision, or GalleryRefusal."""
@@ -281,18 +343,24 @@ class GalleryService:
         account = self.principal.account
         if account is None:
             raise GalleryRefusal([_unauthenticated_diagnostic("subscribing", asset_id)])
-        asset = self._seen(asset_id)
-        refusal = rules.subscribe_refusal(asset, account)
-        if refusal is not None:
-            raise GalleryRefusal([_diagnostic(refusal, asset_id)])
         now = self._clock()
-        term = rules.subscription_term(asset.duration_limit, now)
-        for held in self.store.subscriptions(asset=asset_id, account=account):
-            running = rules.running_term(_term(held), asset, now)
-            if running.end is None or (term.end is not None and running.end >= term.end):
-                return Subscription(asset_id, account, held.started_at, running.end, running.renews)
-        self.store.subscribe(asset_id, account, now, term.end, term.renews)
-        return Subscription(asset_id, account, now, term.end, term.renews)
+        with self.store.transaction() as tx:
+            # Read under the write lock: a discontinue (which settles every term it finds)
+            # cannot commit between this read and the new term.
+            asset = self._seen(asset_id, tx.get_assets([asset_id]).get(asset_id))
+            refusal = rules.subscribe_refusal(asset, account)
+            if refusal is not None:
+                raise GalleryRefusal([_diagnostic(refusal, asset_id)])
+            term = rules.subscription_term(asset.duration_limit, now)
+            for held in tx.subscriptions_of([asset_id]):
+                if held.account != account:
+                    continue
+                running = rules.running_term(_term(held), asset, now)
+                if running.end is None or (term.end is not None and running.end >= term.end):
+                    return replace(held, ends_at=running.end, auto_renew=running.renews)
+            subscription = Subscription(asset_id, account, now, term.end, term.renews)
+            tx.keep_subscription(subscription)
+        return subscription
 
     def subscribers(self, asset_id: str) -> SubscriberSummary:
         """How many subscribers keep access, and until when the last term runs, were the asset
@@ -314,9 +382,10 @@ class GalleryService:
         return SubscriberSummary(len(running), last)
 
     def add_application(self, app: Application) -> str:
-        if not self.principal.local and self.principal.account is None:
+        account = self._applications_of
+        if account is None:
             raise GalleryRefusal([_unauthenticated_diagnostic("registering an application")])
-        return self.store.add_application(app)
+        return self.store.add_application(app, account)
 
     def admin(self) -> Admin | None:
         return self.store if self._sees_all else None
@@ -344,10 +413,11 @@ def write_assets(
     requests: Sequence[WriteRequest],
     *,
     account: str,
+    applications_of: str | None = None,
     clock: Callable[[], str] = _now,
 ) -> Iterator[list[Outcome]]:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
-    batch.
+    batch. The versions may use the applications of `applications_of` (default: `account`'s).
 
     A batch holds no asset twice, so every write in it is checked against committed state
     or the writes before it in the same batch.
@@ -355,7 +425,7 @@ def write_assets(
     for batch in _batches(requests):
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch, account, clock)
+                outcomes = _write_batch(tx, batch, account, applications_of, clock)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
         yield outcomes
@@ -386,12 +456,17 @@ def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest
 
 
 def _write_batch(
-    tx: Transaction, requests: Sequence[WriteRequest], account: str, clock: Callable[[], str]
+    tx: Transaction,
+    requests: Sequence[WriteRequest],
+    account: str,
+    applications_of: str | None,
+    clock: Callable[[], str],
 ) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
-    catalog = compose_catalog(tx, application_keys(requests))
+    apps_account = account if applications_of is None else applications_of
+    catalog = compose_catalog(tx, application_keys(requests), apps_account)
     uploaded = {sha for r in requests for sha in r.covers}
     stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
 
