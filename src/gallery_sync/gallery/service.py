@@ -336,6 +336,12 @@ class GalleryService:
             return None
         return self.store.cover(sha256)
 
+    def asset(self, asset_id: str) -> Asset | None:
+        """The asset, if it exists and the principal may see it (a subscriber: a discontinued
+        asset while its term runs); None either way otherwise."""
+        found = self.store.assets(ids=[asset_id]).get(asset_id)
+        return found if found is not None and self._may_see(found) else None
+
     def subscribe(self, asset_id: str) -> Subscription:
         """Subscribe the principal's account to a released asset it may see: a term of the
         asset's duration limit from now. A term already running that ends later (or never) is
