@@ -304,14 +304,14 @@ def apply(
 
 
 def _apply_json(report: Any, the_plan: Any) -> str:
-    import json
+    from gallery_sync.render.escape import json_text
 
     body = {
         "plan_hash": the_plan.digest(),
         **report.to_json(),
         "diagnostics": [d.to_json() for d in the_plan.diagnostics],
     }
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return json_text(body)
 
 
 @contextmanager
@@ -437,17 +437,6 @@ def _text_or_json(json_help: str) -> Callable[[F], F]:
     )
 
 
-def _json_text(value: Any) -> str:
-    """JSON for a terminal: non-ASCII text kept, but every character that could act on a
-    terminal (C1 controls, bidi overrides, ...) written as a \\u escape: the same JSON value."""
-    import json
-    import re
-
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    unsafe = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-    return unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
-
-
 @cli.command()
 @gallery_option
 @_root_option
@@ -456,7 +445,7 @@ def _json_text(value: Any) -> str:
 @_exits
 def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the gallery's current state (one asset with ID)."""
-    from gallery_sync.render.escape import terminal_line
+    from gallery_sync.render.escape import json_text, terminal_line
     from gallery_sync.render.text import render_state
 
     assets = dict(_open_for_reading(gallery, config).read_state().assets)
@@ -470,7 +459,7 @@ def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str
             k: {"publisher": a.publisher, "revision": a.revision, **a.to_json()}
             for k, a in sorted(assets.items())
         }
-        echo(_json_text(body))
+        echo(json_text(body))
     else:
         echo(render_state(assets))
     return EXIT_OK
@@ -486,7 +475,7 @@ def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str
 @_exits
 def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the audit log, newest first (of one asset with ID)."""
-    from gallery_sync.render.escape import terminal_line
+    from gallery_sync.render.escape import json_text, terminal_line
     from gallery_sync.render.text import render_history
 
     opened = _open_for_reading(gallery, config)
@@ -496,7 +485,7 @@ def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: 
         return EXIT_ERROR
     if fmt == "json":
         fields = ("id", "time", "account", "asset", "change", "plan_hash", "message")
-        echo(_json_text([{k: getattr(e, k) for k in fields} for e in entries]))
+        echo(json_text([{k: getattr(e, k) for k in fields} for e in entries]))
     else:
         echo(render_history(entries))
     return EXIT_OK

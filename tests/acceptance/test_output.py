@@ -135,3 +135,49 @@ def test_format_options_say_what_each_format_is_for(ws: Workspace) -> None:
     assert "github: ::error workflow commands that annotate a pull request" in plan_help
     validate_help = " ".join(ws.run("validate", "--help").out.split())
     assert "json: {valid, diagnostics} for scripts" in validate_help
+
+
+def test_every_json_output_escapes_terminal_controls(ws: Workspace) -> None:
+    """C1, bidi and zero-width characters are written as \\u escapes: the same JSON value,
+    inert on a terminal (plan, validate, apply, show, history --format json, a saved plan)."""
+    hostile = 'title: "Flo\\x9b\\u202e\\u200bwers"'
+    ws.write(
+        "gallery.yaml",
+        config(FLOWERS.format(visibility="only_me")).replace("title: Flowers", hostile),
+    )
+    bad_name = "b\u202e.yaml"
+    ws.write(
+        bad_name, config(FLOWERS.format(visibility="only_me")).replace("flowers-resnet50", "nope")
+    )
+    wrong_name = "w\x9b.yaml"
+    ws.write(
+        wrong_name,
+        config(FLOWERS.format(visibility="pub\\u200blic"))
+        .replace("visibility: pub", 'visibility: "pub')
+        .replace("blic\n", 'blic"\n'),
+    )
+    outputs = {
+        "plan": ws.run("plan", "--format", "json", "--out", "p.json"),
+        "validate": ws.run("validate", "-f", wrong_name, "--format", "json"),
+        "apply": ws.run("apply", "-f", bad_name, "--format", "json", "--auto-approve"),
+    }
+    saved = (ws.root / "p.json").read_text()
+    assert ws.run("apply", "p.json").code == 0
+    outputs["show"] = ws.run("show", "--format", "json")
+    outputs["history"] = ws.run("history", "--format", "json")
+    texts = {name: r.out for name, r in outputs.items()} | {"saved": saved}
+    for name, text in texts.items():
+        assert not CONTROLS.search(text) and "\u200b" not in text, name
+    title = "Flo\x9b\u202e\u200bwers"
+    escaped = '"Flo\\u009b\\u202e\\u200bwers"'
+    for name in ("plan", "saved", "show", "history"):
+        assert escaped in texts[name], name
+    assert outputs["plan"].json()["assets"][0]["changes"][0]["after"] == title
+    assert outputs["show"].json()["flowers"]["title"] == title
+    assert outputs["history"].json()[0]["change"]["value"]["title"] == title
+    assert outputs["apply"].code == 1
+    assert outputs["apply"].json()["diagnostics"][0]["file"] == bad_name
+    assert '"file": "b\\u202e.yaml"' in outputs["apply"].out
+    validated = outputs["validate"].json()
+    assert validated["valid"] is False and validated["diagnostics"][0]["file"] == wrong_name
+    assert '"file": "w\\u009b.yaml"' in outputs["validate"].out
