@@ -666,7 +666,10 @@ def main(argv: list[str] | None = None) -> int:
             echo(diagnostic_line(d) + "\n", err=True)
         return EXIT_ERROR
     except GallerySyncError as exc:
-        echo(f"error: {_escaped(str(exc))}\n", err=True)
+        from gallery_sync.diagnostics import CODES
+
+        code = f" ({exc.code})" if exc.code in CODES else ""  # gallery-unavailable, ...
+        echo(f"error: {_escaped(str(exc))}{code}\n", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         echo("Interrupted.\n", err=True)

@@ -14,7 +14,7 @@ from helpers import FLOWERS, PNG, Workspace, config
 
 NO_GALLERY = (
     "error: there is no gallery at {path}; `gallery-sync apply` (or `gallery-sync apps add`) "
-    "creates the embedded gallery, or pass --gallery URL\n"
+    "creates the embedded gallery, or pass --gallery URL (gallery-unavailable)\n"
 )
 
 
@@ -70,7 +70,7 @@ def test_an_empty_gallery_url_is_an_error_never_the_default(ws: Workspace) -> No
             assert result.code == 1, (command, how)
             assert result.err == (
                 "error: the gallery URL is empty; pass --gallery sqlite:///PATH, or unset "
-                "GALLERY_URL to use the embedded gallery\n"
+                "GALLERY_URL to use the embedded gallery (gallery-unavailable)\n"
             )
     assert (ws.root / ".gallery" / "gallery.db").read_bytes() == before
 

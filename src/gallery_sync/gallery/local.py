@@ -58,6 +58,9 @@ CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset, id);
 """
 
 
+_GALLERY_TABLES = {"meta", "assets", "versions", "audit"}  # what tells a gallery, if damaged
+
+
 def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
@@ -108,9 +111,10 @@ class _CatalogReads:
     def allowed_registries(self) -> tuple[str, ...]:
         rows = self._rows("SELECT value FROM meta WHERE key = 'allowed_registries'")
         try:
-            return tuple(json.loads(rows[0][0])) if rows else ()
-        except _READ_FAILURES as exc:
-            raise _read_failure(self.db, exc) from exc
+            return tuple(_json(_patterns)(rows[0][0])) if rows else ()  # type: ignore[arg-type]
+        except _Bad as bad:
+            explained = f"meta.allowed_registries is {bad}"
+            raise _read_failure(self.db, bad, lambda: explained) from bad
 
     # Past this many keys one pass over the table is faster than looking each up.
     POINT_LOOKUPS = 1000
@@ -260,7 +264,7 @@ _VERSIONS_QUERY = (
 )
 
 
-_DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
+_DECODERS: tuple[Callable[[Any], Any], ...] = ()  # set below: _categories, _visibility, ...
 
 
 def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
@@ -268,7 +272,7 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
     read."""
     try:
         return _decode_assets(db, only)
-    except _READ_FAILURES as exc:
+    except (*_READ_FAILURES, _Bad) as exc:
         raise _read_failure(db, exc, lambda: _explain_assets(db, only)) from exc
 
 
@@ -281,7 +285,7 @@ def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) 
     versions: dict[str, list[Version]] = {}
     rows = db.execute(_VERSIONS_QUERY + where.format("asset_id"), args)
     for asset_id, number, region, app, description, status in rows:
-        version = Version(number, region, app, description, Status.of(status))
+        version = Version(number, _text(region), _text(app), _text(description), Status.of(status))
         found = versions.get(asset_id)
         if found is None:
             versions[asset_id] = [version]
@@ -302,16 +306,16 @@ def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) 
         mine.sort(key=Version.order)
         out[asset_id] = Asset(
             id=asset_id,
-            publisher=row[1],
-            title=row[2],
+            publisher=_text(row[1]),
+            title=_text(row[2]),
             versions=tuple(mine),
-            cover=row[3],
-            description=row[4],
+            cover=_optional_text(row[3]),  # type: ignore[arg-type]
+            description=_text(row[4]),
             categories=decode(0, row[5]),
             visibility=decode(1, row[6]),
             duration_limit=decode(2, row[7]),
             status=Status.of(row[8]),
-            revision=row[9],
+            revision=_integer(row[9]),  # type: ignore[arg-type]
         )
     return out
 
@@ -369,9 +373,52 @@ def _optional_text(value: object) -> object:
 
 
 def _integer(value: object) -> object:
-    if not isinstance(value, int):
-        raise _Bad("NULL" if value is None else f"not a whole number but {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Bad("NULL" if value is None else f"not a whole number but {_cut(value)}")
     return value
+
+
+def _cut(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _strings(data: object, what: str) -> list[str]:
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise _Bad(f"not a list of {what}")
+    return data
+
+
+def _categories(data: object) -> tuple[str, ...]:
+    return tuple(_strings(data, "category names"))
+
+
+def _patterns(data: object) -> list[str]:
+    return _strings(data, "registry patterns")
+
+
+def _visibility(data: object) -> Visibility:
+    if isinstance(data, dict) and set(data) == {"specific_users"}:
+        _strings(data["specific_users"], "user names")
+    elif data not in ("only_me", "public"):
+        raise _Bad("not a visibility (only_me, public or {specific_users: [...]})")
+    return Visibility.from_json(data)
+
+
+_MAX_DAYS = 3650  # as schemas/gallery.schema.json: duration_limit.days 1..3650
+
+
+def _duration_limit(data: object) -> DurationLimit:
+    if data is None or data == "unlimited":
+        return DurationLimit()
+    if isinstance(data, dict) and set(data) <= {"days", "auto_renew"}:
+        days, renew = data.get("days"), data.get("auto_renew", False)
+        if type(days) is int and 1 <= days <= _MAX_DAYS and isinstance(renew, bool):
+            return DurationLimit(days, renew)
+    raise _Bad(f"not a duration limit ('unlimited' or days 1..{_MAX_DAYS}, auto_renew)")
+
+
+_DECODERS = (_categories, _visibility, _duration_limit)
 
 
 def _json(decode: Callable[[Any], Any]) -> Callable[[object], object]:
@@ -383,8 +430,10 @@ def _json(decode: Callable[[Any], Any]) -> Callable[[object], object]:
             raise _Bad("not JSON") from None
         try:
             return decode(data)
+        except _Bad as bad:
+            raise _Bad(f"{bad}: {_cut(text)}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _Bad(f"not a valid value ({text[:40]!r}: {type(exc).__name__})") from None
+            raise _Bad(f"not a valid value ({_cut(text)}: {type(exc).__name__})") from None
 
     return check
 
@@ -412,9 +461,9 @@ _ASSET_COLUMNS: tuple[tuple[str, Callable[[object], object]], ...] = (
     ("title", _text),
     ("cover", _optional_text),
     ("description", _text),
-    ("categories", _json(lambda data: [_text(c) for c in data])),
-    ("visibility", _json(Visibility.from_json)),
-    ("duration_limit", _json(DurationLimit.from_json)),
+    ("categories", _json(_categories)),
+    ("visibility", _json(_visibility)),
+    ("duration_limit", _json(_duration_limit)),
     ("status", _status),
     ("revision", _integer),
 )
@@ -551,6 +600,11 @@ def _inspect(db: sqlite3.Connection) -> bool:
         ) from exc
     except sqlite3.DatabaseError as exc:
         raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
+    if row is None and tables >= _GALLERY_TABLES:
+        raise _Refused(
+            "it is a damaged gallery: it has the gallery's tables, but its meta table holds no "
+            "schema_version; it was left untouched. Restore it from a backup"
+        )
     if row is None:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise _Refused(
