@@ -252,6 +252,11 @@ def apply(
 
     if plan_hash is not None and not planfile:
         raise UsageError("--plan-hash pins a saved plan: pass the PLANFILE it belongs to")
+    if planfile and (files or prune or targets):
+        raise UsageError(
+            "a saved plan is applied whole; plan again with --target to narrow it "
+            "(-f, --prune and --target do not go with PLANFILE)"
+        )
     inputs: list[str] = list(files) or ["gallery.yaml"]
     if planfile:
         the_plan, store = _load_saved_plan(Path(planfile), gallery, plan_hash)

@@ -315,3 +315,21 @@ def test_plan_out_file_is_small_and_conforms(ws: Workspace) -> None:
     assert all(len(d) == 16 for d in flowers["read"].values())
     assert _asset(body, "tulips")["read"] == {}
     assert Path(body["covers"][next(iter(body["covers"]))]).is_absolute()
+
+
+def test_a_saved_plan_is_applied_whole_never_narrowed_or_widened(ws: Workspace) -> None:
+    reviewed_plan(ws)
+    before = gallery_snapshot(ws)
+    for extra in (
+        ["--target", "flowers"],
+        ["-f", "gallery.yaml"],
+        ["--prune"],
+    ):
+        result = ws.run("apply", "p.json", *extra, "--auto-approve")
+        assert (result.code, result.out, result.err) == (
+            1,
+            "",
+            "error: a saved plan is applied whole; plan again with --target to narrow it "
+            "(-f, --prune and --target do not go with PLANFILE)\n",
+        ), extra
+    assert gallery_snapshot(ws) == before
