@@ -89,6 +89,8 @@ class AssetPlan:
 
     @property
     def risk(self) -> Risk:
+        if self.refused:  # nothing of it is written: it risks nothing
+            return Risk.REVERSIBLE
         if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
             return Risk.IRREVERSIBLE
         return Risk.REVERSIBLE

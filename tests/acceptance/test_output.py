@@ -181,3 +181,33 @@ def test_every_json_output_escapes_terminal_controls(ws: Workspace) -> None:
     validated = outputs["validate"].json()
     assert validated["valid"] is False and validated["diagnostics"][0]["file"] == wrong_name
     assert '"file": "w\\u009b.yaml"' in outputs["validate"].out
+
+
+def test_a_refused_asset_risks_nothing_and_the_valid_rest_is_listed(ws: Workspace) -> None:
+    lilies = FLOWERS.format(visibility="only_me").replace("flowers:", "lilies:")
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public") + lilies))
+    assert ws.run("apply", "--auto-approve").code == 0
+    narrowed = FLOWERS.format(visibility="only_me")
+    ws.write("gallery.yaml", config(narrowed + lilies.replace("Flowers", "Lilies")))
+    body = ws.run("plan", "--format", "json").json()
+    flowers = next(a for a in body["assets"] if a["id"] == "flowers")
+    assert (flowers["action"], flowers["risk"], flowers["refused"]) == (
+        "update",
+        "reversible",
+        True,
+    )
+    text = ws.run("plan")
+    assert text.code == 1
+    assert text.out.endswith(
+        "(visibility-narrowing)\n"
+        "\n"
+        "x asset flowers: refused (see the errors above)\n"
+        "\n"
+        "Once the errors are fixed, apply would:\n"
+        "\n"
+        "~ asset lilies will be updated (revision 1)\n"
+        '    ~ title: "Flowers" -> "Lilies"\n'
+        "\n"
+        "The plan has errors: nothing can be applied.\n"
+        "Plan: 0 to create, 1 to update, 0 to discontinue, 0 to release (1 error).\n"
+    ), text.out
