@@ -580,10 +580,20 @@ def apps() -> None:
 @click.argument("name")
 @click.option("--region", required=True, help="Region of the application, e.g. cn-north-4.")
 @click.option("--image", help="Container image reference: marks a container-image application.")
+@click.option(
+    "--new-region",
+    is_flag=True,
+    help="REGION is newer than gallery-sync's list of known regions: take it as it is.",
+)
 @gallery_option
 @_root_option
 def apps_add(
-    name: str, region: str, image: str | None, gallery: str | None, config: str | None
+    name: str,
+    region: str,
+    image: str | None,
+    new_region: bool,
+    gallery: str | None,
+    config: str | None,
 ) -> None:
     """Register AI application NAME in REGION."""
     from gallery_sync.gallery import open_gallery
@@ -593,10 +603,27 @@ def apps_add(
     problems = check_application(name, region, image)
     if problems:  # checked before a gallery is created for it
         raise UsageError("; ".join(problems))
+    if not new_region:
+        _check_known_region(region)
     root = config_root((config,) if config else ())
     opened = open_gallery(gallery, root=root, create=True)
     outcome = opened.add_application(Application(name, region, image))
     echo(f"{outcome}: {region}/{name}" + (f" (image {image})" if image else "") + "\n")
+
+
+def _check_known_region(region: str) -> None:
+    import difflib
+
+    from gallery_sync.defaults import KNOWN_REGIONS
+
+    if region in KNOWN_REGIONS:
+        return
+    close = difflib.get_close_matches(region, KNOWN_REGIONS, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(
+        f"unknown region {region!r}{guess}; known regions: {', '.join(KNOWN_REGIONS)}. "
+        "For a region newer than this list, pass --new-region"
+    )
 
 
 @apps.command("list")

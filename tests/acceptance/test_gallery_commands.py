@@ -103,9 +103,23 @@ def test_apps_add_refuses_what_no_catalog_could_hold(
     assert list(tmp_path.iterdir()) == []  # refused before a gallery was created for it
 
 
-def test_apps_add_takes_a_region_of_the_documented_form(ws: Workspace) -> None:
-    added = ws.run("apps", "add", "x1", "--region", "xx-nowhere-9")
+def test_apps_add_refuses_an_unknown_region_unless_told_it_is_new(ws: Workspace) -> None:
+    before = ws.run("apps", "list").out
+    for region, guess in (("xx-nowhere-9", ""), ("cn-nort-4", " (did you mean 'cn-north-4'?)")):
+        refused = ws.run("apps", "add", "x1", "--region", region)
+        assert (refused.code, refused.out) == (1, "")
+        assert refused.err == (
+            f"error: unknown region {region!r}{guess}; known regions: af-south-1, "
+            "ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-4, cn-east-2, "
+            "cn-east-3, cn-north-1, cn-north-2, cn-north-4, cn-north-9, cn-south-1, "
+            "cn-southwest-2, la-north-2, la-south-2, me-east-1, na-mexico-1, ru-northwest-2, "
+            "sa-brazil-1, tr-west-1. For a region newer than this list, pass --new-region\n"
+        )
+    assert ws.run("apps", "list").out == before
+    added = ws.run("apps", "add", "x1", "--region", "xx-nowhere-9", "--new-region")
     assert (added.code, added.out) == (0, "added: xx-nowhere-9/x1\n")
+    known = ws.run("apps", "add", "x2", "--region", "ap-southeast-3")
+    assert (known.code, known.out) == (0, "added: ap-southeast-3/x2\n")
 
 
 def test_apps_registries_refuse_empty_patterns_and_go_back_to_the_default(ws: Workspace) -> None:

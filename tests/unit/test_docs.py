@@ -27,3 +27,10 @@ def test_the_readme_sends_users_to_docs_they_have() -> None:
     readme = (REPO / "README.md").read_text()
     assert "SPEC" not in readme
     assert "(docs/reference.md)" in readme
+
+
+def test_every_known_region_is_listed() -> None:
+    from gallery_sync.defaults import KNOWN_REGIONS
+
+    listed = " ".join(REFERENCE.split("`apps add` knows the Huawei Cloud regions")[1].split())
+    assert listed.startswith(": " + ", ".join(KNOWN_REGIONS) + ". Any other region")
