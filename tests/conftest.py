@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from helpers import Workspace
+
+# Random examples locally (they find new bugs); a fixed sequence in CI (CI=...), so that a
+# build cannot fail at random: what a local run finds becomes a test of its own.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("local")
+settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 @pytest.fixture

@@ -225,7 +225,7 @@ class _FileReader:
         ok = True
         for key, field_ in (("cover", "cover"), ("description_file", "description")):
             written = body.get(key)
-            if not isinstance(written, str):
+            if not isinstance(written, str) or not written:  # '' is the schema's error alone
                 continue
             found = self.files.get((key, written))
             if found is None:
@@ -244,12 +244,20 @@ class _FileReader:
 
     def _check_file(self, key: str, written: str) -> _File:
         """One named file, checked once however many assets name it."""
+        if "\0" in written:  # no file system has such a name (and Python would raise)
+            return _File.refused(
+                "file-not-found", f"{key} {written!r} holds a NUL character, which no file can"
+            )
         if os.path.isabs(written):
             return _File.refused(
                 "path-outside-root",
                 f"{key} {written!r} is absolute; write it relative to {self.doc.file}",
             )
-        resolved = self._real(written)
+        try:
+            resolved = self._real(written)
+        except (OSError, ValueError) as exc:  # a name too long, a folder that cannot be read
+            why = getattr(exc, "strerror", None) or str(exc)
+            return _File.refused("file-not-found", f"cannot resolve {key} {written!r}: {why}")
         if resolved != self.root and not resolved.startswith(self.root + os.sep):
             return _File.refused(
                 "path-outside-root",
