@@ -116,7 +116,9 @@ def config_root(files: tuple[str, ...]) -> Path:
     if not files:
         return Path(".")
     first = Path(files[0])
-    return first if first.is_dir() else first.parent
+    # os.path.isdir: False, not PermissionError, where the file system will not say; the read
+    # that follows names the file and why.
+    return first if os.path.isdir(first) else first.parent
 
 
 def _make_plan(
@@ -387,7 +389,7 @@ def _git_commit(config_path: Path, inputs: list[str]) -> str:
     from (or the config itself) differs from HEAD; "" outside a repository."""
     import subprocess
 
-    where = config_path if config_path.is_dir() else config_path.parent
+    where = config_path if os.path.isdir(config_path) else config_path.parent
 
     def git(*args: str) -> subprocess.CompletedProcess[str] | None:
         try:

@@ -85,8 +85,8 @@ def config_files(paths: list[str]) -> list[tuple[Path, Path]]:
     out = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            out += [(f, p) for f in sorted(p.glob("*.yaml")) if f.is_file()]
+        if os.path.isdir(p):  # os.path: False, not an OSError, where the system will not say
+            out += [(f, p) for f in sorted(p.glob("*.yaml")) if os.path.isfile(f)]
         else:
             out.append((p, p.parent))
     return out

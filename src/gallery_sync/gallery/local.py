@@ -576,6 +576,18 @@ def _no_gallery(path: Path, *, empty: bool = False) -> str:
     )
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a file system that will not say (a folder we may not search) is
+    GalleryUnavailable saying so, never a guess."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
+    return True
+
+
 class _Refused(Exception):
     """Why a file cannot be opened as a gallery (it was left untouched)."""
 
@@ -640,15 +652,15 @@ class SqliteStore(_CatalogReads):
         before anything is written to it.
         """
         path = sqlite_path(url)
-        if not path.exists():
+        if not _exists(path):
             if not create:
                 raise GalleryUnavailable(_no_gallery(path))
-            if not path.parent.is_dir() and not path.parent.parent.is_dir():
+            if not os.path.isdir(path.parent) and not os.path.isdir(path.parent.parent):
                 raise GalleryUnavailable(
                     f"cannot create the gallery at {path}: the directory {path.parent.parent} "
                     "does not exist"
                 )
-        elif not path.is_file():
+        elif not os.path.isfile(path):
             raise GalleryUnavailable(f"the gallery {path} is not a file")
         url = f"sqlite:///{path.resolve()}"
         try:
