@@ -90,3 +90,36 @@ def test_an_unreadable_folder_is_one_line_naming_it(
     shared: Path, args: list[str], out: str, err: str
 ) -> None:
     assert as_nobody(shared, *args) == (1, out, err)
+
+
+def test_a_read_only_gallery_is_read_and_left_untouched(shared: Path) -> None:
+    from helpers import Workspace
+
+    ws = Workspace(shared)
+    ws.register_apps()
+    assert ws.run("apply", "--auto-approve").code == 0
+    folder = shared / ".gallery"
+    db = folder / "gallery.db"
+    db.chmod(0o444)
+    folder.chmod(0o555)
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    try:
+        plan = as_nobody(shared, "plan")
+        assert plan[0] == 0 and plan[1].endswith(
+            "No changes. The gallery matches the configuration.\n"
+            "Plan: 0 to create, 0 to update, 0 to discontinue, 0 to release.\n"
+        ), plan
+        show = as_nobody(shared, "show", "flowers")
+        assert show[0] == 0 and show[1].startswith("flowers  (publisher acme-ml, revision 1"), show
+        history = as_nobody(shared, "history", "--format", "json")
+        assert history[0] == 0 and '"change": {' in history[1], history
+        listed = as_nobody(shared, "apps", "list")
+        assert listed[0] == 0 and "cn-north-4\tflowers-resnet50\n" in listed[1], listed
+        apply = as_nobody(shared, "apply", "--auto-approve")
+        assert apply[:2] == (1, "") and apply[2].startswith(
+            "error: cannot open the gallery at .gallery/gallery.db: attempt to write a readonly "
+            "database"
+        ), apply
+        assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+    finally:
+        folder.chmod(0o755)

@@ -588,6 +588,31 @@ def _exists(path: Path) -> bool:
     return True
 
 
+def _writable(path: Path) -> bool:
+    """Whether we may write the gallery file and its folder (SQLite writes its journal there)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection. A WAL gallery needs its -shm file even to be read; where none
+    exists and the folder is read-only, no writer is at work (a writer keeps one), so the file
+    is read as immutable."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, timeout=timeout)
+
+
 class _Refused(Exception):
     """Why a file cannot be opened as a gallery (it was left untouched)."""
 
@@ -667,15 +692,19 @@ class SqliteStore(_CatalogReads):
             timeout = lock_timeout()
             if create:
                 path.parent.mkdir(exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            # A gallery we may not write (file or folder read-only) is still read: opened
+            # read-only, nothing is written to it, not even the journal mode.
+            read_only = not create and not _writable(path)
+            db = _connect_read_only(path, timeout) if read_only else _connect(path, timeout)
             try:
                 new = _inspect(db)
                 if new and not create:
                     raise GalleryUnavailable(_no_gallery(path, empty=True))
-                db.execute("PRAGMA journal_mode = WAL")
-                # In WAL mode NORMAL survives a killed process intact; only power loss may drop
-                # the last transactions (never corrupt the file).
-                db.execute("PRAGMA synchronous = NORMAL")
+                if not read_only:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    # In WAL mode NORMAL survives a killed process intact; only power loss may
+                    # drop the last transactions (never corrupt the file).
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
                 gallery = cls(url, db)
                 if new:
