@@ -143,7 +143,7 @@ SHOWN = "\\x1b]0;pwned\\x07 \\x9b31m \\u202eevil"
 def hostile_gallery(ws: Workspace) -> None:
     gallery = ws.gallery("acme-ml")
     body = {
-        "title": HOSTILE,
+        "title": "Flowers",
         "visibility": "only_me",
         "versions": {
             "1.0.0": {
@@ -160,6 +160,8 @@ def hostile_gallery(ws: Workspace) -> None:
     gallery.close()
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
     db.execute("INSERT INTO applications VALUES ('cn-north-4', ?, NULL)", ("app" + HOSTILE,))
+    # The schema now refuses controls in a title; a gallery written before may still hold one.
+    db.execute("UPDATE assets SET title = ?", (HOSTILE,))
     db.commit()
     db.close()
 

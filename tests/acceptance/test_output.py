@@ -13,7 +13,10 @@ from pathlib import Path
 
 from helpers import FLOWERS, Workspace, cli_env, config
 
-HOSTILE = FLOWERS.replace("title: Flowers", 'title: "Flo\\e]0;pwned\\a\\x9b\\u202ewers\\e[2J"')
+# A title is one line without controls (the schema refuses them); a description may hold any.
+HOSTILE = FLOWERS.replace(
+    "title: Flowers", 'title: Flowers\n    description: "Flo\\e]0;pwned\\a\\x9b\\u202ewers\\e[2J"'
+)
 CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -52,9 +55,12 @@ def test_terminal_escapes_in_values_never_reach_the_screen(ws: Workspace) -> Non
     ws.write("gallery.yaml", config(HOSTILE.format(visibility="only_me")))
     plan = ws.run("plan")
     assert plan.code == 0, plan.err
-    assert '    + title: "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J"\n' in plan.out
+    assert '    + description: "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J"\n' in plan.out
     markdown = ws.run("plan", "--format", "markdown")
-    assert '| title |  | "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J" |\n' in markdown.out
+    assert (
+        '| description |  | "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J" |\n'
+        in markdown.out
+    )
     named = ws.write("g\x1b]0;x\x07.yaml", config(FLOWERS.format(visibility="everyone")))
     validated = ws.run("validate", "-f", named.name)
     assert validated.out.startswith("g\\x1b]0;x\\x07.yaml:10:5: [error] visibility: ")
@@ -140,7 +146,7 @@ def test_format_options_say_what_each_format_is_for(ws: Workspace) -> None:
 def test_every_json_output_escapes_terminal_controls(ws: Workspace) -> None:
     """C1, bidi and zero-width characters are written as \\u escapes: the same JSON value,
     inert on a terminal (plan, validate, apply, show, history --format json, a saved plan)."""
-    hostile = 'title: "Flo\\x9b\\u202e\\u200bwers"'
+    hostile = 'title: "Flo\\u202e\\u200bwers"\n    description: "x\\x9by"'
     ws.write(
         "gallery.yaml",
         config(FLOWERS.format(visibility="only_me")).replace("title: Flowers", hostile),
@@ -168,10 +174,10 @@ def test_every_json_output_escapes_terminal_controls(ws: Workspace) -> None:
     texts = {name: r.out for name, r in outputs.items()} | {"saved": saved}
     for name, text in texts.items():
         assert not CONTROLS.search(text) and "\u200b" not in text, name
-    title = "Flo\x9b\u202e\u200bwers"
-    escaped = '"Flo\\u009b\\u202e\\u200bwers"'
+    title = "Flo\u202e\u200bwers"
     for name in ("plan", "saved", "show", "history"):
-        assert escaped in texts[name], name
+        assert '"Flo\\u202e\\u200bwers"' in texts[name], name
+        assert '"x\\u009by"' in texts[name], name
     assert outputs["plan"].json()["assets"][0]["changes"][0]["after"] == title
     assert outputs["show"].json()["flowers"]["title"] == title
     assert outputs["history"].json()[0]["change"]["value"]["title"] == title
