@@ -535,6 +535,7 @@ def import_(
     from pathlib import Path
 
     from gallery_sync.importer import build_import, find_neighbour, pick_account, write_import
+    from gallery_sync.render.values import count
 
     opened = _open_for_reading(gallery, config)
     assets = dict(opened.read_state().assets)
@@ -543,6 +544,9 @@ def import_(
     # Standard output sits beside nothing: only a file written next to a config joins it.
     neighbour = find_neighbour(root, target) if target is not None else None
     who = pick_account(assets, account, neighbour)
+    side = files_dir
+    if os.path.isabs(side):  # the user's own folder, named from where the config goes
+        side = os.path.relpath(side, root)
     imported = build_import(
         assets,
         opened.catalog(()),
@@ -550,16 +554,16 @@ def import_(
         opened.cover,
         ids=frozenset(asset_ids),
         neighbour=neighbour,
-        files_dir=files_dir,
+        files_dir=side,
     )
     written = write_import(imported, target, root, force=force)
     if target is None:
         echo(imported.text)
         if written:
-            echo(f"Wrote {len(written)} side files under {files_dir}\n", err=True)
+            echo(f"Wrote {count(len(written), 'side file')} under {files_dir}\n", err=True)
         return EXIT_OK
-    echo(f"Imported {imported.assets} assets of {who} into {written[0]}")
-    echo(f" (and {len(written) - 1} files)\n" if len(written) > 1 else "\n")
+    echo(f"Imported {count(imported.assets, 'asset')} of {who} into {written[0]}")
+    echo(f" (and {count(len(written) - 1, 'file')})\n" if len(written) > 1 else "\n")
     return EXIT_OK
 
 

@@ -65,6 +65,7 @@ class ImportedConfig:
     text: str
     assets: int = 0
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    files_dir: str = "."  # the folder (the user's choice) every side file must stay inside
 
 
 def pick_account(
@@ -111,7 +112,7 @@ def build_import(
         )
     if ids:
         mine = {k: a for k, a in mine.items() if k in ids}
-    out = ImportedConfig("", len(mine))
+    out = ImportedConfig("", len(mine), files_dir=files_dir)
     body: dict[str, Any] = {"apiVersion": "gallery-sync/v1"}
     if neighbour is not None:
         body["publisher"] = dict(neighbour.publisher)
@@ -212,11 +213,13 @@ def write_import(
     the config names relative to `root`; never outside `root`, and never over a different
     file unless forced."""
     planned = [(target, imported.text.encode())] if target is not None else []
-    planned += [(inside(root, rel), data) for rel, data in sorted(imported.files.items())]
+    side = imported.files_dir
+    planned += [(inside(root, rel, side), data) for rel, data in sorted(imported.files.items())]
     clashes = [p for p, data in planned if _differs(p, data)]
     if clashes and not force:
+        verb = "exists" if len(clashes) == 1 else "exist"
         raise GallerySyncError(
-            f"{', '.join(str(p) for p in clashes)} already exist(s) with other content; "
+            f"{', '.join(str(p) for p in clashes)} already {verb} with other content; "
             "pass --force to overwrite"
         )
     for path, data in planned:
@@ -232,15 +235,16 @@ def write_import(
     return [p for p, _ in planned]
 
 
-def inside(root: Path, rel: str) -> Path:
-    """root/rel, refused unless it stays inside root once `..` and symlinks are resolved: a
-    gallery's asset ids are not to be trusted with file names."""
+def inside(root: Path, rel: str, files_dir: str = ".") -> Path:
+    """root/rel, refused unless it stays inside root/files_dir (the folder the user chose) once
+    `..` and symlinks are resolved: a gallery's asset ids are not to be trusted with file
+    names."""
     path = root / rel
-    base = root.resolve()
-    if PurePosixPath(rel).is_absolute() or not path.resolve().is_relative_to(base):
+    folder = root / files_dir
+    if PurePosixPath(rel).is_absolute() or not path.resolve().is_relative_to(folder.resolve()):
         raise GallerySyncError(
-            f"refusing to write {rel!r}: it would land outside {root} (an asset id or "
-            "--files-dir that leaves the output folder)"
+            f"refusing to write {rel!r}: it would land outside {os.path.normpath(folder)} (an "
+            "asset id that leaves the output folder)"
         )
     return path
 

@@ -42,6 +42,7 @@ def write_plan_file(plan: Plan, path: Path) -> None:
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
@@ -51,6 +52,12 @@ def write_plan_file(plan: Plan, path: Path) -> None:
         raise GallerySyncError(
             f"cannot write the plan to {path}: {exc.strerror or exc}; nothing was saved"
         ) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: set it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_plan_file(path: Path) -> Plan:

@@ -260,7 +260,7 @@ def test_import_chosen_assets_beside_the_config_plans_the_folder_to_no_changes(
     assert unknown.err.startswith("error: no asset 'nope' of acme-ml in the gallery")
     assert not (ws.root / "extra.yaml").exists()
     imported = ws.run("import", "tulips", "-o", "extra.yaml")
-    assert (imported.code, imported.out) == (0, "Imported 1 assets of acme-ml into extra.yaml\n")
+    assert (imported.code, imported.out) == (0, "Imported 1 asset of acme-ml into extra.yaml\n")
     text = (ws.root / "extra.yaml").read_text()
     assert "  tulips:\n" in text and "  flowers:" not in text
     assert (
@@ -295,7 +295,10 @@ def test_import_to_standard_output_writes_covers_to_a_folder(ws: Workspace) -> N
     assert out.run("plan", "--gallery", url, "--detailed-exitcode").code == 0
     (out.root / "side" / "covers" / "flowers.png").write_bytes(PNG + b"edited")
     clash = out.run("import", "-o", "-", "--files-dir", "side", "--gallery", url)
-    assert clash.code == 1 and "pass --force to overwrite" in clash.err
+    assert clash.code == 1 and clash.err == (
+        "error: side/covers/flowers.png already exists with other content; pass --force to "
+        "overwrite\n"
+    )
     assert clash.out == ""
     assert (out.root / "side" / "covers" / "flowers.png").read_bytes() == PNG + b"edited"
     forced = out.run("import", "-o", "-", "--files-dir", "side", "--gallery", url, "--force")
@@ -322,10 +325,31 @@ def test_import_never_writes_outside_its_folder(ws: Workspace) -> None:
     assert result.code == 1
     assert result.err == (
         "error: refusing to write 'docs/../../../pwned.md': it would land outside out (an asset "
-        "id or --files-dir that leaves the output folder)\n"
+        "id that leaves the output folder)\n"
     )
     escaping = ws.run("import", "-o", "-", "--files-dir", "../elsewhere")
     assert escaping.code == 1 and "refusing to write '../elsewhere/docs/" in escaping.err
     assert list((ws.root / "out").iterdir()) == []
     assert not list(ws.root.parent.rglob("pwned*"))
     assert not (ws.root.parent / "elsewhere").exists()
+
+
+def test_import_takes_an_absolute_files_dir_the_user_chose(ws: Workspace) -> None:
+    (ws.root / "covers").mkdir()
+    (ws.root / "covers" / "f.png").write_bytes(PNG)
+    with_cover = FLOWERS.format(visibility="only_me").replace(
+        "    visibility:", "    cover: covers/f.png\n    visibility:"
+    )
+    ws.write("gallery.yaml", config(with_cover))
+    assert ws.run("apply", "--auto-approve").code == 0
+    side = ws.root / "abs" / "side"
+    result = ws.run("import", "-o", "-", "--files-dir", str(side))
+    assert result.code == 0, result.err
+    assert result.err == f"Wrote 1 side file under {side}\n"
+    assert "    cover: abs/side/covers/flowers.png\n" in result.out
+    assert (side / "covers" / "flowers.png").read_bytes() == PNG
+    written = ws.run("import", "-o", "again.yaml", "--files-dir", str(side), "flowers")
+    assert (written.code, written.out) == (
+        0,
+        "Imported 1 asset of acme-ml into again.yaml (and 1 file)\n",
+    )
