@@ -314,10 +314,23 @@ def build_plan(
     )
 
 
+# only_me is also what a file that names no visibility asks for: said when the file wrote
+# none (its place is the asset's own), or the refusal of a change nobody wrote is a puzzle.
+NO_VISIBILITY_NOTE = (
+    " (an asset that names no visibility is only_me, the default: write its visibility to keep it)"
+)
+
+
 def _locate(v: rules.Violation, asset_id: str, wanted: Desired) -> Diagnostic:
+    message = v.message
+    if v.code == "visibility-narrowing" and "cannot become only_me" in message:
+        written = wanted.place(asset_id, None, "visibility")
+        if written is not None and written == wanted.place(asset_id, None, None):
+            become = "cannot become only_me"
+            message = message.replace(become, become + NO_VISIBILITY_NOTE, 1)
     return Diagnostic(
         v.code,
-        v.message,
+        message,
         v.severity,
         wanted.place(asset_id, v.version, v.field),
         asset_id,

@@ -217,3 +217,16 @@ def test_a_refused_asset_risks_nothing_and_the_valid_rest_is_listed(ws: Workspac
         "The plan has errors: nothing can be applied.\n"
         "Plan: 0 to create, 1 to update, 0 to discontinue, 0 to release (1 error).\n"
     ), text.out
+
+
+def test_the_default_visibility_note_only_when_the_file_names_none(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public")))
+    assert ws.run("apply", "--auto-approve").code == 0
+    refusal = "[error] the asset is public and public is final; it cannot become only_me{note}. "
+    note = " (an asset that names no visibility is only_me, the default: write its visibility to keep it)"
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    explicit = ws.run("plan")
+    assert "gallery.yaml:10:5: " + refusal.format(note="") in explicit.out, explicit.out
+    ws.write("gallery.yaml", config(FLOWERS.replace("    visibility: {visibility}\n", "")))
+    absent = ws.run("plan")
+    assert "gallery.yaml:8:3: " + refusal.format(note=note) in absent.out, absent.out
