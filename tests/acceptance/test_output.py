@@ -223,7 +223,10 @@ def test_the_default_visibility_note_only_when_the_file_names_none(ws: Workspace
     ws.write("gallery.yaml", config(FLOWERS.format(visibility="public")))
     assert ws.run("apply", "--auto-approve").code == 0
     refusal = "[error] the asset is public and public is final; it cannot become only_me{note}. "
-    note = " (an asset that names no visibility is only_me, the default: write its visibility to keep it)"
+    note = (
+        " (an asset that names no visibility is only_me, the default: write its visibility to "
+        "keep it)"
+    )
     ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
     explicit = ws.run("plan")
     assert "gallery.yaml:10:5: " + refusal.format(note="") in explicit.out, explicit.out
