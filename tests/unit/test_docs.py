@@ -45,5 +45,5 @@ def test_the_command_tables_say_what_the_commands_do() -> None:
         assert "--format text\\|json" in history and "1 no such asset" in history
         imports = next(line for line in table.splitlines() if line.startswith("| `import"))
         assert "[ID]..." in imports and "--files-dir" in imports
-        apps_add = next(line for line in table.splitlines() if "`apps add" in line)
+        apps_add = next(line for line in table.splitlines() if line.startswith("| `apps add"))
         assert "--new-region" in apps_add and "1 refused" in apps_add
