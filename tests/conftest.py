@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from helpers import Workspace
 
@@ -16,6 +18,12 @@ from pg import (  # noqa: F401
     pytest_collection_modifyitems,
     pytest_terminal_summary,
 )
+
+# Random examples locally (they find new bugs); a fixed sequence in CI (CI=...), so that a
+# build cannot fail at random: what a local run finds becomes a test of its own.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.register_profile("local")
+settings.load_profile("ci" if os.environ.get("CI") else "local")
 
 
 @pytest.fixture

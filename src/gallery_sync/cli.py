@@ -116,7 +116,9 @@ def config_root(files: tuple[str, ...]) -> Path:
     if not files:
         return Path(".")
     first = Path(files[0])
-    return first if first.is_dir() else first.parent
+    # os.path.isdir: False, not PermissionError, where the file system will not say; the read
+    # that follows names the file and why.
+    return first if os.path.isdir(first) else first.parent
 
 
 def _make_plan(
@@ -252,6 +254,11 @@ def apply(
 
     if plan_hash is not None and not planfile:
         raise UsageError("--plan-hash pins a saved plan: pass the PLANFILE it belongs to")
+    if planfile and (files or prune or targets):
+        raise UsageError(
+            "a saved plan is applied whole; plan again with --target to narrow it "
+            "(-f, --prune and --target do not go with PLANFILE)"
+        )
     inputs: list[str] = list(files) or ["gallery.yaml"]
     if planfile:
         the_plan, store = _load_saved_plan(Path(planfile), gallery, plan_hash)
@@ -304,14 +311,14 @@ def apply(
 
 
 def _apply_json(report: Any, the_plan: Any) -> str:
-    import json
+    from gallery_sync.render.escape import json_text
 
     body = {
         "plan_hash": the_plan.digest(),
         **report.to_json(),
         "diagnostics": [d.to_json() for d in the_plan.diagnostics],
     }
-    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    return json_text(body)
 
 
 @contextmanager
@@ -382,7 +389,7 @@ def _git_commit(config_path: Path, inputs: list[str]) -> str:
     from (or the config itself) differs from HEAD; "" outside a repository."""
     import subprocess
 
-    where = config_path if config_path.is_dir() else config_path.parent
+    where = config_path if os.path.isdir(config_path) else config_path.parent
 
     def git(*args: str) -> subprocess.CompletedProcess[str] | None:
         try:
@@ -437,17 +444,6 @@ def _text_or_json(json_help: str) -> Callable[[F], F]:
     )
 
 
-def _json_text(value: Any) -> str:
-    """JSON for a terminal: non-ASCII text kept, but every character that could act on a
-    terminal (C1 controls, bidi overrides, ...) written as a \\u escape: the same JSON value."""
-    import json
-    import re
-
-    text = json.dumps(value, indent=2, ensure_ascii=False)
-    unsafe = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
-    return unsafe.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n"
-
-
 @cli.command()
 @gallery_option
 @_root_option
@@ -456,7 +452,7 @@ def _json_text(value: Any) -> str:
 @_exits
 def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the gallery's current state (one asset with ID)."""
-    from gallery_sync.render.escape import terminal_line
+    from gallery_sync.render.escape import json_text, terminal_line
     from gallery_sync.render.text import render_state
 
     assets = dict(_open_for_reading(gallery, config).read_state().assets)
@@ -470,7 +466,7 @@ def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str
             k: {"publisher": a.publisher, "revision": a.revision, **a.to_json()}
             for k, a in sorted(assets.items())
         }
-        echo(_json_text(body))
+        echo(json_text(body))
     else:
         echo(render_state(assets))
     return EXIT_OK
@@ -486,7 +482,7 @@ def show(gallery: str | None, config: str | None, asset_id: str | None, fmt: str
 @_exits
 def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: str) -> int:
     """Print the audit log, newest first (of one asset with ID)."""
-    from gallery_sync.render.escape import terminal_line
+    from gallery_sync.render.escape import json_text, terminal_line
     from gallery_sync.render.text import render_history
 
     opened = _open_for_reading(gallery, config)
@@ -496,7 +492,7 @@ def history(gallery: str | None, config: str | None, asset_id: str | None, fmt: 
         return EXIT_ERROR
     if fmt == "json":
         fields = ("id", "time", "account", "asset", "change", "plan_hash", "message")
-        echo(_json_text([{k: getattr(e, k) for k in fields} for e in entries]))
+        echo(json_text([{k: getattr(e, k) for k in fields} for e in entries]))
     else:
         echo(render_history(entries))
     return EXIT_OK
@@ -548,6 +544,7 @@ def import_(
         pick_account,
         write_import,
     )
+    from gallery_sync.render.values import count
 
     opened = _open_for_reading(gallery, config)
     assets = dict(opened.read_state().assets)
@@ -556,6 +553,9 @@ def import_(
     # Standard output sits beside nothing: only a file written next to a config joins it.
     neighbour = find_neighbour(root, target) if target is not None else None
     who = pick_account(assets, account, neighbour)
+    side = files_dir
+    if os.path.isabs(side):  # the user's own folder, named from where the config goes
+        side = os.path.relpath(side, root)
     imported = build_import(
         assets,
         opened.catalog(()),
@@ -563,21 +563,21 @@ def import_(
         opened.cover,
         ids=frozenset(asset_ids),
         neighbour=neighbour,
-        files_dir=files_dir,
+        files_dir=side,
         part_bytes=_part_bytes(PART_BYTES),
     )
     written = write_import(imported, target, root, force=force)
     if target is None:
         echo(imported.text)
         if written:
-            echo(f"Wrote {len(written)} side files under {files_dir}\n", err=True)
+            echo(f"Wrote {count(len(written), 'side file')} under {files_dir}\n", err=True)
         return EXIT_OK
     parts = len(imported.parts)
-    echo(f"Imported {imported.assets} assets of {who} into {written[0]}")
+    echo(f"Imported {count(imported.assets, 'asset')} of {who} into {written[0]}")
     if parts > 1:
-        echo(f" and {parts - 1} more parts beside it ({written[1].name}, ...)")
-    side = len(written) - parts
-    echo(f" (and {side} files)\n" if side else "\n")
+        echo(f" and {count(parts - 1, 'more part')} beside it ({written[1].name}, ...)")
+    side_files = len(written) - parts
+    echo(f" (and {count(side_files, 'file')})\n" if side_files else "\n")
     if parts > 1:
         echo(f"Plan them as one config: gallery-sync plan -f {root}\n")
     return EXIT_OK
@@ -612,10 +612,20 @@ def apps() -> None:
 @click.argument("name")
 @click.option("--region", required=True, help="Region of the application, e.g. cn-north-4.")
 @click.option("--image", help="Container image reference: marks a container-image application.")
+@click.option(
+    "--new-region",
+    is_flag=True,
+    help="REGION is newer than gallery-sync's list of known regions: take it as it is.",
+)
 @gallery_option
 @_root_option
 def apps_add(
-    name: str, region: str, image: str | None, gallery: str | None, config: str | None
+    name: str,
+    region: str,
+    image: str | None,
+    new_region: bool,
+    gallery: str | None,
+    config: str | None,
 ) -> None:
     """Register AI application NAME in REGION."""
     from gallery_sync.gallery import open_gallery
@@ -625,10 +635,27 @@ def apps_add(
     problems = check_application(name, region, image)
     if problems:  # checked before a gallery is created for it
         raise UsageError("; ".join(problems))
+    if not new_region:
+        _check_known_region(region)
     root = config_root((config,) if config else ())
     opened = open_gallery(gallery, root=root, create=True)
     outcome = opened.add_application(Application(name, region, image))
     echo(f"{outcome}: {region}/{name}" + (f" (image {image})" if image else "") + "\n")
+
+
+def _check_known_region(region: str) -> None:
+    import difflib
+
+    from gallery_sync.defaults import KNOWN_REGIONS
+
+    if region in KNOWN_REGIONS:
+        return
+    close = difflib.get_close_matches(region, KNOWN_REGIONS, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]!r}?)" if close else ""
+    raise UsageError(
+        f"unknown region {region!r}{guess}; known regions: {', '.join(KNOWN_REGIONS)}. "
+        "For a region newer than this list, pass --new-region"
+    )
 
 
 @apps.command("list")
@@ -899,7 +926,10 @@ def main(argv: list[str] | None = None) -> int:
             echo(diagnostic_line(d) + "\n", err=True)
         return EXIT_ERROR
     except GallerySyncError as exc:
-        echo(f"error: {_escaped(str(exc))}\n", err=True)
+        from gallery_sync.diagnostics import CODES
+
+        code = f" ({exc.code})" if exc.code in CODES else ""  # gallery-unavailable, ...
+        echo(f"error: {_escaped(str(exc))}{code}\n", err=True)
         return EXIT_ERROR
     except KeyboardInterrupt:
         echo("Interrupted.\n", err=True)

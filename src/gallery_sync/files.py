@@ -34,6 +34,10 @@ def read_regular(
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise FileRefused(path, "missing", f"{what} {shown} not found") from None
+    except ValueError:  # "embedded null byte": no file system has such a name
+        raise FileRefused(
+            path, "unreadable", f"cannot read {what} {shown}: a file name cannot hold a NUL"
+        ) from None
     except OSError as exc:
         if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
             raise FileRefused(path, "missing", f"{what} {shown} not found") from None

@@ -74,6 +74,7 @@ class ImportedConfig:
     parts: list[bytes] = field(default_factory=list)
     assets: int = 0
     files: dict[str, bytes] = field(default_factory=dict)  # relative path -> content
+    files_dir: str = "."  # the folder (the user's choice) every side file must stay inside
 
     @property
     def text(self) -> str:
@@ -127,7 +128,7 @@ def build_import(
         )
     if ids:
         mine = {k: a for k, a in mine.items() if k in ids}
-    out = ImportedConfig(assets=len(mine))
+    out = ImportedConfig(assets=len(mine), files_dir=files_dir)
     head: dict[str, Any] = {"apiVersion": "gallery-sync/v1"}
     if neighbour is not None:
         head["publisher"] = dict(neighbour.publisher)
@@ -273,13 +274,15 @@ def write_import(
         stale = stale_parts(target, len(imported.parts))
     folders: dict[str, str] = {}
     planned += [
-        (inside(root, rel, resolved=folders), data) for rel, data in sorted(imported.files.items())
+        (inside(root, rel, imported.files_dir, resolved=folders), data)
+        for rel, data in sorted(imported.files.items())
     ]
     state = {p: _compare(p, data) for p, data in planned}
     clashes = [p for p, found in state.items() if found == "differs"] + stale
     if clashes and not force:
+        verb = "exists" if len(clashes) == 1 else "exist"
         raise GallerySyncError(
-            f"{', '.join(str(p) for p in clashes)} already exist(s) with other content; "
+            f"{', '.join(str(p) for p in clashes)} already {verb} with other content; "
             "pass --force to overwrite"
             + (" (and remove parts of an earlier import)" if stale else "")
         )
@@ -306,26 +309,30 @@ def write_import(
     return [p for p, _ in planned]
 
 
-def inside(root: Path, rel: str, *, resolved: dict[str, str] | None = None) -> Path:
-    """root/rel, refused unless it stays inside root once `..` and symlinks are resolved: a
-    gallery's asset ids are not to be trusted with file names. `resolved` caches the real
-    path of each folder (covers/, docs/), so that each file costs one lstat."""
+def inside(
+    root: Path, rel: str, files_dir: str = ".", *, resolved: dict[str, str] | None = None
+) -> Path:
+    """root/rel, refused unless it stays inside root/files_dir (the folder the user chose) once
+    `..` and symlinks are resolved: a gallery's asset ids are not to be trusted with file
+    names. `resolved` caches the real path of each folder (covers/, docs/), so that each file
+    costs one lstat."""
     path = root / rel
-    base = os.path.realpath(root)
+    folder = root / files_dir
+    base = os.path.realpath(folder)
     head, tail = os.path.split(rel)
     if resolved is None or tail in ("", ".", ".."):
         real = os.path.realpath(path)
     else:
-        folder = resolved.get(head)
-        if folder is None:
-            folder = resolved[head] = os.path.realpath(root / head)
-        real = os.path.join(folder, tail)
+        found = resolved.get(head)
+        if found is None:
+            found = resolved[head] = os.path.realpath(root / head)
+        real = os.path.join(found, tail)
         if os.path.islink(real):
             real = os.path.realpath(real)
     if PurePosixPath(rel).is_absolute() or not (real == base or real.startswith(base + os.sep)):
         raise GallerySyncError(
-            f"refusing to write {rel!r}: it would land outside {root} (an asset id or "
-            "--files-dir that leaves the output folder)"
+            f"refusing to write {rel!r}: it would land outside {os.path.normpath(folder)} (an "
+            "asset id that leaves the output folder)"
         )
     return path
 

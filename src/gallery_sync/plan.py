@@ -93,6 +93,8 @@ class AssetPlan:
 
     @property
     def risk(self) -> Risk:
+        if self.refused:  # nothing of it is written: it risks nothing
+            return Risk.REVERSIBLE
         if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
             return Risk.IRREVERSIBLE
         return Risk.REVERSIBLE
@@ -320,10 +322,23 @@ def build_plan(
     )
 
 
+# only_me is also what a file that names no visibility asks for: said when the file wrote
+# none (its place is the asset's own), or the refusal of a change nobody wrote is a puzzle.
+NO_VISIBILITY_NOTE = (
+    " (an asset that names no visibility is only_me, the default: write its visibility to keep it)"
+)
+
+
 def _locate(v: rules.Violation, asset_id: str, wanted: Desired) -> Diagnostic:
+    message = v.message
+    if v.code == "visibility-narrowing" and "cannot become only_me" in message:
+        written = wanted.place(asset_id, None, "visibility")
+        if written is not None and written == wanted.place(asset_id, None, None):
+            become = "cannot become only_me"
+            message = message.replace(become, become + NO_VISIBILITY_NOTE, 1)
     return Diagnostic(
         v.code,
-        v.message,
+        message,
         v.severity,
         wanted.place(asset_id, v.version, v.field),
         asset_id,

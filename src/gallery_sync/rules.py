@@ -237,25 +237,19 @@ def _check_categories(before: Asset | None, after: Asset, ctx: Context) -> Itera
 
 
 def _check_visibility(before: Visibility, after: Visibility) -> Iterator[Violation]:
-    # only_me is also what a file that names no visibility asks for: say so, or the refusal
-    # of a change nobody wrote is a puzzle.
-    absent = (
-        " (an asset that names no visibility is only_me, the default: write its visibility "
-        "to keep it)"
-        if after.level is VisibilityLevel.ONLY_ME
-        else ""
-    )
+    # Whether a file wrote `only_me` or named no visibility is the plan's to say (it knows the
+    # file): see plan.NO_VISIBILITY_NOTE.
     if before.level is VisibilityLevel.PUBLIC and after.level is not VisibilityLevel.PUBLIC:
         yield Violation(
             "visibility-narrowing",
-            f"the asset is public and public is final; it cannot become {after}{absent}. "
+            f"the asset is public and public is final; it cannot become {after}. "
             + VISIBILITY_WAY_FORWARD,
             field="visibility",
         )
     elif after.level < before.level:
         yield Violation(
             "visibility-narrowing",
-            f"visibility {before} cannot become {after}{absent}. " + VISIBILITY_WAY_FORWARD,
+            f"visibility {before} cannot become {after}. " + VISIBILITY_WAY_FORWARD,
             field="visibility",
         )
     elif after.level is VisibilityLevel.SPECIFIC_USERS and not before.users <= after.users:

@@ -32,13 +32,17 @@ _HASH_LENGTH = 64
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write atomically: a reader never sees half a plan file, and a failed write (disk full,
     file size limit, no permission) leaves neither the file nor a temporary one behind."""
+    from gallery_sync.render.escape import json_escaped  # C1, bidi, ... as \\u: inert in `cat`
+
     try:
-        data = orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2) + b"\n"
+        text = orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2).decode()
     except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate in a value
         raise GallerySyncError(f"cannot write the plan to {path}: {exc}") from exc
+    data = json_escaped(text).encode() + b"\n"
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(tmp, path)
@@ -48,6 +52,12 @@ def write_plan_file(plan: Plan, path: Path) -> None:
         raise GallerySyncError(
             f"cannot write the plan to {path}: {exc.strerror or exc}; nothing was saved"
         ) from exc
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it: set it straight back
+    os.umask(mask)
+    return mask
 
 
 def read_plan_file(path: Path) -> Plan:

@@ -14,7 +14,7 @@ from helpers import FLOWERS, PNG, Workspace, config
 
 NO_GALLERY = (
     "error: there is no gallery at {path}; `gallery-sync apply` (or `gallery-sync apps add`) "
-    "creates the embedded gallery, or pass --gallery URL\n"
+    "creates the embedded gallery, or pass --gallery URL (gallery-unavailable)\n"
 )
 
 
@@ -70,7 +70,7 @@ def test_an_empty_gallery_url_is_an_error_never_the_default(ws: Workspace) -> No
             assert result.code == 1, (command, how)
             assert result.err == (
                 "error: the gallery URL is empty; pass --gallery sqlite:///PATH, or unset "
-                "GALLERY_URL to use the embedded gallery\n"
+                "GALLERY_URL to use the embedded gallery (gallery-unavailable)\n"
             )
     assert (ws.root / ".gallery" / "gallery.db").read_bytes() == before
 
@@ -103,9 +103,23 @@ def test_apps_add_refuses_what_no_catalog_could_hold(
     assert list(tmp_path.iterdir()) == []  # refused before a gallery was created for it
 
 
-def test_apps_add_takes_a_region_of_the_documented_form(ws: Workspace) -> None:
-    added = ws.run("apps", "add", "x1", "--region", "xx-nowhere-9")
+def test_apps_add_refuses_an_unknown_region_unless_told_it_is_new(ws: Workspace) -> None:
+    before = ws.run("apps", "list").out
+    for region, guess in (("xx-nowhere-9", ""), ("cn-nort-4", " (did you mean 'cn-north-4'?)")):
+        refused = ws.run("apps", "add", "x1", "--region", region)
+        assert (refused.code, refused.out) == (1, "")
+        assert refused.err == (
+            f"error: unknown region {region!r}{guess}; known regions: af-south-1, "
+            "ap-southeast-1, ap-southeast-2, ap-southeast-3, ap-southeast-4, cn-east-2, "
+            "cn-east-3, cn-north-1, cn-north-2, cn-north-4, cn-north-9, cn-south-1, "
+            "cn-southwest-2, la-north-2, la-south-2, me-east-1, na-mexico-1, ru-northwest-2, "
+            "sa-brazil-1, tr-west-1. For a region newer than this list, pass --new-region\n"
+        )
+    assert ws.run("apps", "list").out == before
+    added = ws.run("apps", "add", "x1", "--region", "xx-nowhere-9", "--new-region")
     assert (added.code, added.out) == (0, "added: xx-nowhere-9/x1\n")
+    known = ws.run("apps", "add", "x2", "--region", "ap-southeast-3")
+    assert (known.code, known.out) == (0, "added: ap-southeast-3/x2\n")
 
 
 def test_apps_registries_refuse_empty_patterns_and_go_back_to_the_default(ws: Workspace) -> None:
@@ -129,7 +143,7 @@ SHOWN = "\\x1b]0;pwned\\x07 \\x9b31m \\u202eevil"
 def hostile_gallery(ws: Workspace) -> None:
     gallery = ws.gallery("acme-ml")
     body = {
-        "title": HOSTILE,
+        "title": "Flowers",
         "visibility": "only_me",
         "versions": {
             "1.0.0": {
@@ -146,6 +160,8 @@ def hostile_gallery(ws: Workspace) -> None:
     gallery.close()
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
     db.execute("INSERT INTO applications VALUES ('', 'cn-north-4', ?, NULL)", ("app" + HOSTILE,))
+    # The schema now refuses controls in a title; a gallery written before may still hold one.
+    db.execute("UPDATE assets SET title = ?", (HOSTILE,))
     db.commit()
     db.close()
 
@@ -244,7 +260,7 @@ def test_import_chosen_assets_beside_the_config_plans_the_folder_to_no_changes(
     assert unknown.err.startswith("error: no asset 'nope' of acme-ml in the gallery")
     assert not (ws.root / "extra.yaml").exists()
     imported = ws.run("import", "tulips", "-o", "extra.yaml")
-    assert (imported.code, imported.out) == (0, "Imported 1 assets of acme-ml into extra.yaml\n")
+    assert (imported.code, imported.out) == (0, "Imported 1 asset of acme-ml into extra.yaml\n")
     text = (ws.root / "extra.yaml").read_text()
     assert "  tulips:\n" in text and "  flowers:" not in text
     assert (
@@ -279,7 +295,10 @@ def test_import_to_standard_output_writes_covers_to_a_folder(ws: Workspace) -> N
     assert out.run("plan", "--gallery", url, "--detailed-exitcode").code == 0
     (out.root / "side" / "covers" / "flowers.png").write_bytes(PNG + b"edited")
     clash = out.run("import", "-o", "-", "--files-dir", "side", "--gallery", url)
-    assert clash.code == 1 and "pass --force to overwrite" in clash.err
+    assert clash.code == 1 and clash.err == (
+        "error: side/covers/flowers.png already exists with other content; pass --force to "
+        "overwrite\n"
+    )
     assert clash.out == ""
     assert (out.root / "side" / "covers" / "flowers.png").read_bytes() == PNG + b"edited"
     forced = out.run("import", "-o", "-", "--files-dir", "side", "--gallery", url, "--force")
@@ -306,10 +325,31 @@ def test_import_never_writes_outside_its_folder(ws: Workspace) -> None:
     assert result.code == 1
     assert result.err == (
         "error: refusing to write 'docs/../../../pwned.md': it would land outside out (an asset "
-        "id or --files-dir that leaves the output folder)\n"
+        "id that leaves the output folder)\n"
     )
     escaping = ws.run("import", "-o", "-", "--files-dir", "../elsewhere")
     assert escaping.code == 1 and "refusing to write '../elsewhere/docs/" in escaping.err
     assert list((ws.root / "out").iterdir()) == []
     assert not list(ws.root.parent.rglob("pwned*"))
     assert not (ws.root.parent / "elsewhere").exists()
+
+
+def test_import_takes_an_absolute_files_dir_the_user_chose(ws: Workspace) -> None:
+    (ws.root / "covers").mkdir()
+    (ws.root / "covers" / "f.png").write_bytes(PNG)
+    with_cover = FLOWERS.format(visibility="only_me").replace(
+        "    visibility:", "    cover: covers/f.png\n    visibility:"
+    )
+    ws.write("gallery.yaml", config(with_cover))
+    assert ws.run("apply", "--auto-approve").code == 0
+    side = ws.root / "abs" / "side"
+    result = ws.run("import", "-o", "-", "--files-dir", str(side))
+    assert result.code == 0, result.err
+    assert result.err == f"Wrote 1 side file under {side}\n"
+    assert "    cover: abs/side/covers/flowers.png\n" in result.out
+    assert (side / "covers" / "flowers.png").read_bytes() == PNG
+    written = ws.run("import", "-o", "again.yaml", "--files-dir", str(side), "flowers")
+    assert (written.code, written.out) == (
+        0,
+        "Imported 1 asset of acme-ml into again.yaml (and 1 file)\n",
+    )

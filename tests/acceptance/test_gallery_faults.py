@@ -68,6 +68,21 @@ def sql(ws: Workspace, script: str) -> None:
         ("UPDATE assets SET visibility = 'not json{'", "assets.visibility of 'aaa' is not JSON"),
         ("UPDATE assets SET status = 'gone'", "assets.status of 'aaa' is 'gone', not one of"),
         ("ALTER TABLE assets DROP COLUMN title", "table assets: no such column: title"),
+        (
+            "UPDATE assets SET categories = '[1,2]'",
+            "assets.categories of 'aaa' is not a list of category names: '[1,2]'",
+        ),
+        (
+            """UPDATE assets SET duration_limit = '{"days": 1e400}'""",
+            "assets.duration_limit of 'aaa' is not a duration limit ('unlimited' or days "
+            """1..3650, auto_renew): '{"days": 1e400}'""",
+        ),
+        (
+            """UPDATE assets SET visibility = '{"specific_users": "ab"}'""",
+            "assets.visibility of 'aaa' is not a list of user names",
+        ),
+        ("UPDATE assets SET revision = 'abc'", "assets.revision of 'aaa' is not a whole number"),
+        ("UPDATE versions SET region = x'00'", "versions.region of 'aaa' 1.0.0 is not text"),
     ],
 )
 def test_a_damaged_gallery_is_named_by_show_plan_and_apply(
@@ -78,11 +93,12 @@ def test_a_damaged_gallery_is_named_by_show_plan_and_apply(
     sql(ws, script)
     before = files(ws)
     expected = f"error: gallery {db_path(ws)} is damaged: {how}"
+    ending = " (gallery-unavailable)\n"
     for args in (["show"], ["show", "aaa"], ["plan"], ["apply", "--auto-approve"], ["import"]):
         result = ws.run(*args)
         assert result.code == 1, args
         assert result.err.startswith(expected), (args, result.err)
-        assert len(result.err.splitlines()) == 1
+        assert result.err.endswith(ending) and len(result.err.splitlines()) == 1
     assert files(ws) == before
 
 
@@ -101,8 +117,41 @@ def test_a_gallery_of_a_newer_format_is_refused_untouched(ws: Workspace) -> None
         assert result.err == (
             "error: cannot open the gallery at .gallery/gallery.db: it is of a newer format "
             f"(schema version 7) than this gallery-sync understands ({LATEST}); it was left "
-            "untouched. Upgrade gallery-sync to use it\n"
+            "untouched. Upgrade gallery-sync to use it (gallery-unavailable)\n"
         )
+    assert files(ws) == before
+
+
+@pytest.mark.parametrize(
+    ("value", "how"),
+    [("nope", "is not JSON"), ("[1]", "is not a list of registry patterns: '[1]'")],
+)
+def test_damaged_allowed_registries_are_named(ws: Workspace, value: str, how: str) -> None:
+    ws.write("gallery.yaml", assets(["aaa"]))
+    sql(ws, f"UPDATE meta SET value = '{value}' WHERE key = 'allowed_registries'")
+    for args in (["plan"], ["apply", "--auto-approve"], ["apps", "registries"]):
+        result = ws.run(*args)
+        assert (result.code, result.err) == (
+            1,
+            f"error: gallery {db_path(ws)} is damaged: meta.allowed_registries {how} "
+            "(gallery-unavailable)\n",
+        ), args
+
+
+def test_a_gallery_without_its_schema_version_is_called_damaged(ws: Workspace) -> None:
+    ws.write("gallery.yaml", assets(["aaa"]))
+    # Both records of its format gone: the migrations table and meta's schema_version.
+    sql(ws, "DELETE FROM meta WHERE key = 'schema_version'")
+    sql(ws, "DELETE FROM schema_migrations")
+    before = files(ws)
+    for args in (["show"], ["plan"], ["apply", "--auto-approve"]):
+        result = ws.run(*args)
+        assert (result.code, result.err) == (
+            1,
+            "error: cannot open the gallery at .gallery/gallery.db: it is a damaged gallery: it "
+            "has the gallery's tables, but no record of its format (schema_version); it was left "
+            "untouched. Restore it from a backup (gallery-unavailable)\n",
+        ), args
     assert files(ws) == before
 
 

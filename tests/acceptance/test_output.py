@@ -13,7 +13,10 @@ from pathlib import Path
 
 from helpers import FLOWERS, Workspace, cli_env, config
 
-HOSTILE = FLOWERS.replace("title: Flowers", 'title: "Flo\\e]0;pwned\\a\\x9b\\u202ewers\\e[2J"')
+# A title is one line without controls (the schema refuses them); a description may hold any.
+HOSTILE = FLOWERS.replace(
+    "title: Flowers", 'title: Flowers\n    description: "Flo\\e]0;pwned\\a\\x9b\\u202ewers\\e[2J"'
+)
 CONTROLS = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
@@ -52,9 +55,12 @@ def test_terminal_escapes_in_values_never_reach_the_screen(ws: Workspace) -> Non
     ws.write("gallery.yaml", config(HOSTILE.format(visibility="only_me")))
     plan = ws.run("plan")
     assert plan.code == 0, plan.err
-    assert '    + title: "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J"\n' in plan.out
+    assert '    + description: "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J"\n' in plan.out
     markdown = ws.run("plan", "--format", "markdown")
-    assert '| title |  | "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J" |\n' in markdown.out
+    assert (
+        '| description |  | "Flo\\u001b]0;pwned\\u0007\\x9b\\u202ewers\\u001b[2J" |\n'
+        in markdown.out
+    )
     named = ws.write("g\x1b]0;x\x07.yaml", config(FLOWERS.format(visibility="everyone")))
     validated = ws.run("validate", "-f", named.name)
     assert validated.out.startswith("g\\x1b]0;x\\x07.yaml:10:5: [error] visibility: ")
@@ -135,3 +141,95 @@ def test_format_options_say_what_each_format_is_for(ws: Workspace) -> None:
     assert "github: ::error workflow commands that annotate a pull request" in plan_help
     validate_help = " ".join(ws.run("validate", "--help").out.split())
     assert "json: {valid, diagnostics} for scripts" in validate_help
+
+
+def test_every_json_output_escapes_terminal_controls(ws: Workspace) -> None:
+    """C1, bidi and zero-width characters are written as \\u escapes: the same JSON value,
+    inert on a terminal (plan, validate, apply, show, history --format json, a saved plan)."""
+    hostile = 'title: "Flo\\u202e\\u200bwers"\n    description: "x\\x9by"'
+    ws.write(
+        "gallery.yaml",
+        config(FLOWERS.format(visibility="only_me")).replace("title: Flowers", hostile),
+    )
+    bad_name = "b\u202e.yaml"
+    ws.write(
+        bad_name, config(FLOWERS.format(visibility="only_me")).replace("flowers-resnet50", "nope")
+    )
+    wrong_name = "w\x9b.yaml"
+    ws.write(
+        wrong_name,
+        config(FLOWERS.format(visibility="pub\\u200blic"))
+        .replace("visibility: pub", 'visibility: "pub')
+        .replace("blic\n", 'blic"\n'),
+    )
+    outputs = {
+        "plan": ws.run("plan", "--format", "json", "--out", "p.json"),
+        "validate": ws.run("validate", "-f", wrong_name, "--format", "json"),
+        "apply": ws.run("apply", "-f", bad_name, "--format", "json", "--auto-approve"),
+    }
+    saved = (ws.root / "p.json").read_text()
+    assert ws.run("apply", "p.json").code == 0
+    outputs["show"] = ws.run("show", "--format", "json")
+    outputs["history"] = ws.run("history", "--format", "json")
+    texts = {name: r.out for name, r in outputs.items()} | {"saved": saved}
+    for name, text in texts.items():
+        assert not CONTROLS.search(text) and "\u200b" not in text, name
+    title = "Flo\u202e\u200bwers"
+    for name in ("plan", "saved", "show", "history"):
+        assert '"Flo\\u202e\\u200bwers"' in texts[name], name
+        assert '"x\\u009by"' in texts[name], name
+    assert outputs["plan"].json()["assets"][0]["changes"][0]["after"] == title
+    assert outputs["show"].json()["flowers"]["title"] == title
+    assert outputs["history"].json()[0]["change"]["value"]["title"] == title
+    assert outputs["apply"].code == 1
+    assert outputs["apply"].json()["diagnostics"][0]["file"] == bad_name
+    assert '"file": "b\\u202e.yaml"' in outputs["apply"].out
+    validated = outputs["validate"].json()
+    assert validated["valid"] is False and validated["diagnostics"][0]["file"] == wrong_name
+    assert '"file": "w\\u009b.yaml"' in outputs["validate"].out
+
+
+def test_a_refused_asset_risks_nothing_and_the_valid_rest_is_listed(ws: Workspace) -> None:
+    lilies = FLOWERS.format(visibility="only_me").replace("flowers:", "lilies:")
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public") + lilies))
+    assert ws.run("apply", "--auto-approve").code == 0
+    narrowed = FLOWERS.format(visibility="only_me")
+    ws.write("gallery.yaml", config(narrowed + lilies.replace("Flowers", "Lilies")))
+    body = ws.run("plan", "--format", "json").json()
+    flowers = next(a for a in body["assets"] if a["id"] == "flowers")
+    assert (flowers["action"], flowers["risk"], flowers["refused"]) == (
+        "update",
+        "reversible",
+        True,
+    )
+    text = ws.run("plan")
+    assert text.code == 1
+    assert text.out.endswith(
+        "(visibility-narrowing)\n"
+        "\n"
+        "x asset flowers: refused (see the errors above)\n"
+        "\n"
+        "Once the errors are fixed, apply would:\n"
+        "\n"
+        "~ asset lilies will be updated (revision 1)\n"
+        '    ~ title: "Flowers" -> "Lilies"\n'
+        "\n"
+        "The plan has errors: nothing can be applied.\n"
+        "Plan: 0 to create, 1 to update, 0 to discontinue, 0 to release (1 error).\n"
+    ), text.out
+
+
+def test_the_default_visibility_note_only_when_the_file_names_none(ws: Workspace) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="public")))
+    assert ws.run("apply", "--auto-approve").code == 0
+    refusal = "[error] the asset is public and public is final; it cannot become only_me{note}. "
+    note = (
+        " (an asset that names no visibility is only_me, the default: write its visibility to "
+        "keep it)"
+    )
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    explicit = ws.run("plan")
+    assert "gallery.yaml:10:5: " + refusal.format(note="") in explicit.out, explicit.out
+    ws.write("gallery.yaml", config(FLOWERS.replace("    visibility: {visibility}\n", "")))
+    absent = ws.run("plan")
+    assert "gallery.yaml:8:3: " + refusal.format(note=note) in absent.out, absent.out

@@ -315,3 +315,42 @@ def test_plan_out_file_is_small_and_conforms(ws: Workspace) -> None:
     assert all(len(d) == 16 for d in flowers["read"].values())
     assert _asset(body, "tulips")["read"] == {}
     assert Path(body["covers"][next(iter(body["covers"]))]).is_absolute()
+
+
+def test_a_saved_plan_is_applied_whole_never_narrowed_or_widened(ws: Workspace) -> None:
+    reviewed_plan(ws)
+    before = gallery_snapshot(ws)
+    for extra in (
+        ["--target", "flowers"],
+        ["-f", "gallery.yaml"],
+        ["--prune"],
+    ):
+        result = ws.run("apply", "p.json", *extra, "--auto-approve")
+        assert (result.code, result.out, result.err) == (
+            1,
+            "",
+            "error: a saved plan is applied whole; plan again with --target to narrow it "
+            "(-f, --prune and --target do not go with PLANFILE)\n",
+        ), extra
+    assert gallery_snapshot(ws) == before
+
+
+@pytest.mark.parametrize(("umask", "mode"), [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
+def test_a_saved_plan_file_honours_the_umask(ws: Workspace, umask: int, mode: int) -> None:
+    ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
+    env = {**cli_env(), "NO_COLOR": "1"}
+    run = subprocess.run(
+        [
+            "sh",
+            "-c",
+            f'umask {umask:03o} && exec "$0" -m gallery_sync plan --out p.json',
+            sys.executable,
+        ],
+        cwd=ws.root,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert (ws.root / "p.json").stat().st_mode & 0o777 == mode

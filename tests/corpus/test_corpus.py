@@ -4,18 +4,25 @@ A case is `cases/NAME.yaml` (copied as gallery.yaml) or a folder `cases/NAME/`; 
 holds, per case, the diagnostics as [code, line] (line null where a problem has no place) and
 optionally: `command` (default validate), `args` (default -f gallery.yaml), `messages`
 (line -> a fragment the message at that line must hold), `before` (a config applied first),
-and `make`: special files created here at run time, never committed (fifo, dir,
-symlink:TARGET, sparse:SIZE — a file of SIZE bytes that takes no disk).
+`gallery_sql` (statements then run on .gallery/gallery.db: a damaged gallery), and `make`:
+special files created here at run time, never committed (fifo, dir, symlink:TARGET,
+sparse:SIZE — a file of SIZE bytes that takes no disk).
 
 Every case must end with exit 1, exactly its codes at their lines, no traceback and no
-"internal error", well within the bound below (the real times are about 0.2 s each).
+"internal error", within 2 s of CPU time (the child's own, from its rusage: a loaded machine
+does not stretch it) and 10 s of wall-clock time (a hang). The real times are about 0.2 s.
+A command that stops (a tampered plan, a damaged gallery) prints no JSON: its codes are read
+from its error lines, `file:line:col: [error] ... (code)` or `error: ... (code)`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import resource
 import shutil
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -28,6 +35,8 @@ CORPUS = Path(__file__).parent
 TABLE: dict[str, dict[str, Any]] = json.loads((CORPUS / "expected.json").read_text())
 # Loose on purpose: a loaded CI machine is slow; a hang or an unbounded read is far slower.
 BOUND_SECONDS = 10.0
+CPU_SECONDS = 2.0  # the issue's bound, per case, in the child's CPU time
+_ERROR_LINE = re.compile(r"^(?:.*?:(\d+):\d+: )?(?:\[(?:error|warning)\] |error: ).*\(([a-z-]+)\)$")
 
 
 def _make(root: Path, relative: str, spec: str) -> None:
@@ -45,6 +54,23 @@ def _make(root: Path, relative: str, spec: str) -> None:
             f.truncate(int(arg))
     else:
         raise ValueError(f"unknown special file {spec!r}")
+
+
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's waited-for children so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _error_lines(err: str) -> list[dict[str, Any]]:
+    """A stopped command's error lines as diagnostics: every line must be one."""
+    found = []
+    for text in err.splitlines():
+        match = _ERROR_LINE.match(text)
+        assert match, f"not an error line with a code: {text!r}"
+        line = int(match.group(1)) if match.group(1) else None
+        found.append({"code": match.group(2), "line": line, "message": text})
+    return found
 
 
 def _line_key(item: list[Any]) -> tuple[str, int]:
@@ -77,7 +103,14 @@ def test_bad_input_is_refused_with_its_codes_and_lines(name: str, tmp_path: Path
         ws.register_apps()
         setup = ws.run("apply", "-f", case["before"], "--auto-approve")
         assert setup.code == 0, setup.out + setup.err
+    if "gallery_sql" in case:
+        db = sqlite3.connect(tmp_path / ".gallery" / "gallery.db")
+        for statement in case["gallery_sql"]:
+            db.execute(statement)
+        db.commit()
+        db.close()
 
+    cpu_before = _children_cpu()
     started = time.monotonic()
     result = ws.run(
         case.get("command", "validate"),
@@ -86,11 +119,13 @@ def test_bad_input_is_refused_with_its_codes_and_lines(name: str, tmp_path: Path
         "json",
     )
     elapsed = time.monotonic() - started
+    cpu = _children_cpu() - cpu_before
 
     assert elapsed < BOUND_SECONDS, f"{name} took {elapsed:.1f} s"
+    assert cpu < CPU_SECONDS, f"{name} used {cpu:.2f} s of CPU time"
     assert "internal error" not in result.err, result.err
     assert result.code == 1, result.out + result.err
-    diagnostics = result.json()["diagnostics"]
+    diagnostics = result.json()["diagnostics"] if result.out else _error_lines(result.err)
     found = sorted(([d["code"], d["line"]] for d in diagnostics), key=_line_key)
     assert found == sorted(case["codes"], key=_line_key), json.dumps(diagnostics, indent=1)
     by_line = {str(d["line"]): d["message"] for d in diagnostics}

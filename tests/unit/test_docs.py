@@ -27,3 +27,23 @@ def test_the_readme_sends_users_to_docs_they_have() -> None:
     readme = (REPO / "README.md").read_text()
     assert "SPEC" not in readme
     assert "(docs/reference.md)" in readme
+
+
+def test_every_known_region_is_listed() -> None:
+    from gallery_sync.defaults import KNOWN_REGIONS
+
+    text = " ".join(REFERENCE.split())
+    assert f"AI Gallery run: {', '.join(KNOWN_REGIONS)}. Any other region" in text
+
+
+def test_the_command_tables_say_what_the_commands_do() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert "the code in parentheses at the end is stable" in " ".join(REFERENCE.split())
+    assert "in brackets at the end" not in REFERENCE
+    for table in (readme, REFERENCE):
+        history = next(line for line in table.splitlines() if line.startswith("| `history"))
+        assert "--format text\\|json" in history and "1 no such asset" in history
+        imports = next(line for line in table.splitlines() if line.startswith("| `import"))
+        assert "[ID]..." in imports and "--files-dir" in imports
+        apps_add = next(line for line in table.splitlines() if line.startswith("| `apps add"))
+        assert "--new-region" in apps_add and "1 refused" in apps_add

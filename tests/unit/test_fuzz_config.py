@@ -192,6 +192,28 @@ def test_the_seed_is_valid_and_plans() -> None:
     assert _check(text) == "valid"
 
 
+def test_a_path_no_file_system_takes_is_a_diagnostic_at_its_line() -> None:
+    """Found by the fuzzer: `cover: "\\0"` raised ValueError (embedded null byte)."""
+    text = yaml.safe_dump(VALID, sort_keys=False).encode()
+    for written, key in ((b'"\\0"', b"cover"), (b'"docs/a\\0b.md"', b"description_file")):
+        line = next(li for li in text.split(b"\n") if li.strip().startswith(key + b":"))
+        mutated = text.replace(line, line.split(b":")[0] + b": " + written)
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, data in (("covers/flowers.png", PNG), ("docs/flowers.md", b"# F\n")):
+                (Path(tmp) / name).parent.mkdir(exist_ok=True)
+                (Path(tmp) / name).write_bytes(data)
+            (Path(tmp) / "gallery.yaml").write_bytes(mutated)
+            config = load_config([str(Path(tmp) / "gallery.yaml")])
+        found, *others = config.diagnostics
+        assert others == [], others
+        name = written.decode().strip('"').replace("\\0", "\\x00")
+        assert (found.code, found.message) == (
+            "file-not-found",
+            f"{key.decode()} '{name}' holds a NUL character, which no file can",
+        )
+        assert found.place is not None and found.place.line == text.split(b"\n").index(line) + 1
+
+
 @settings(
     max_examples=200,
     deadline=None,

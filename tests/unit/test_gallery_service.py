@@ -427,7 +427,8 @@ DAMAGE = [
     ("UPDATE assets SET status = 'bogus'", "assets.status of 'flowers' is 'bogus', not one of"),
     (
         "UPDATE assets SET visibility = '\"everyone\"'",
-        "assets.visibility of 'flowers' is not a valid value ('\"everyone\"': KeyError)",
+        "assets.visibility of 'flowers' is not a visibility (only_me, public or "
+        "{specific_users: [...]}): '\"everyone\"'",
     ),
     (
         "ALTER TABLE assets RENAME TO old; CREATE TABLE assets AS SELECT * FROM old; "
@@ -462,7 +463,9 @@ def test_damaged_audit_entries_and_catalog_name_the_damage(gallery: GalleryServi
         gallery.history()
     assert str(caught.value) == f"gallery {path} is damaged: audit.change of entry #1 is not JSON"
     gallery.store.db.execute("UPDATE meta SET value = '[' WHERE key = 'allowed_registries'")
-    with pytest.raises(GalleryUnavailable, match=f"gallery {path} is damaged: JSONDecodeError"):
+    with pytest.raises(
+        GalleryUnavailable, match=f"gallery {path} is damaged: meta.allowed_registries is not JSON$"
+    ):
         gallery.catalog()
     gallery.store.db.execute("UPDATE meta SET value = '[]' WHERE key = 'allowed_registries'")
     gallery.store.db.execute("ALTER TABLE applications DROP COLUMN image")

@@ -41,7 +41,7 @@ def gallery_assets(n: int) -> dict[str, Asset]:
         out[f"asset-{i:04d}"] = Asset(
             id=f"asset-{i:04d}",
             publisher="acme-ml",
-            title=["no", "1.0", "a: b #c", "Model é 😀", "  lead", "x\ty"][i % 6] + f" {i}",
+            title=["no", "1.0", "a: b #c", "Model é 😀", "  lead", "x \u202e y"][i % 6] + f" {i}",
             versions=versions,
             description=("Line one.\n\nLine two.  \n" * (1 + i % 40)) if i % 2 else "",
             categories=("computer-vision", "ocr")[: i % 3],

@@ -110,7 +110,7 @@ def test_markdown_plan_exact_for_a_small_plan() -> None:
         "\n"
         "| field | before | after |\n"
         "| --- | --- | --- |\n"
-        '| description | "" | "line one..." (18 chars) |\n'
+        "| description | 0 chars | 18 chars (diff below) |\n"
         '| status | "released" | "discontinued" |\n'
         "\n"
         "```diff\n"

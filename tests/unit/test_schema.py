@@ -180,6 +180,7 @@ def test_every_schema_pattern_refuses_a_trailing_newline_in_both_validators() ->
         "^(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)\\.(0|[1-9][0-9]*)$": "1.0.0",
         "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "flowers-resnet50",
         "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$": "alice@example.com",
+        "^[^\\u0000-\\u001f\\u007f-\\u009f]*$": "Flowers — été",
     }
     assert set(_strings_of(schema(), "pattern")) == set(samples)
     for pattern, good in samples.items():
@@ -208,6 +209,25 @@ def test_asset_id_and_version_with_a_trailing_newline_are_refused(tmp_path: Path
             "version: '1.0.0\\n' is not a string like \"1.0.0\" (three numbers, no leading zeros)",
         ),
     ]
+
+
+def test_a_title_is_one_line_without_control_characters(tmp_path: Path) -> None:
+    for written, shown in (('"Flo\\nwers"', "'Flo\\nwers'"), ('"Flo\\x9bwers"', "'Flo\\x9bwers'")):
+        found = problems(tmp_path, asset(f"    title: {written}\n", '"1.0.0"'))
+        assert found == [
+            (
+                9,
+                f"title: {shown} is not one line of text: a title holds no line break, tab or "
+                "control character",
+            )
+        ]
+    from gallery_sync.shape import shape
+
+    assert shape().title.problem("Flowers — été") is None
+    assert (
+        shape().title.problem("a\nb")
+        == "title 'a\\nb' does not match ^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+    )
 
 
 def test_pinned_digest_means_the_end_of_the_reference() -> None:

@@ -294,3 +294,14 @@ def test_syntax_error_hints(text: bytes, line: int, message: str) -> None:
 def test_utf16_is_refused_and_a_utf8_bom_is_read() -> None:
     assert codes(load_yaml("a: 1\n".encode("utf-16"), "f.yaml")) == [("yaml-syntax", 1)]
     assert load_yaml(b"\xef\xbb\xbfa: 1\n", "f.yaml").data == {"a": 1}
+
+
+def test_a_message_quoting_a_huge_line_is_bounded() -> None:
+    key = "k" * 5000
+    for body in (f"  {key}\n  x: 1\n", f"  x: @{key}\n", f"  {key}: @x\n"):
+        [found] = load_yaml(
+            f"apiVersion: gallery-sync/v1\nassets:\n{body}".encode(), "g.yaml"
+        ).diagnostics
+        assert found.code == "yaml-syntax" and len(found.message) <= 400, len(found.message)
+    [found] = load_yaml(f"a:\n  {key}\n  x: 1\n".encode(), "g.yaml").diagnostics
+    assert "k… (5,000 characters)' is not a 'key: value'" in found.message

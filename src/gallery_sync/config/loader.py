@@ -33,6 +33,9 @@ class Config:
     publisher: str | None = None
     accepted_agreements: frozenset[str] = frozenset()
     assets: dict[str, Asset] = field(default_factory=dict)
+    # Assets whose own fields passed the schema, even in a config with errors elsewhere: the
+    # static rules (config/static.py) check every one of them, so one typo hides nothing.
+    well_typed: dict[str, Asset] = field(default_factory=dict)
     places: dict[PlaceKey, Place] = field(default_factory=dict)
     covers: dict[str, str] = field(default_factory=dict)  # sha256 -> file path, for upload
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -85,8 +88,8 @@ def config_files(paths: list[str]) -> list[tuple[Path, Path]]:
     out = []
     for raw in paths:
         p = Path(raw)
-        if p.is_dir():
-            out += [(f, p) for f in sorted(p.glob("*.yaml")) if f.is_file()]
+        if os.path.isdir(p):  # os.path: False, not an OSError, where the system will not say
+            out += [(f, p) for f in sorted(p.glob("*.yaml")) if os.path.isfile(f)]
         else:
             out.append((p, p.parent))
     return out
@@ -130,8 +133,10 @@ def load_config(paths: list[str]) -> Config:
             config.accepted_agreements = frozenset(a for a in agreements if isinstance(a, str))
         else:
             config.diagnostics += _check_agreement(config.first_doc, doc)
-        _FileReader(config, doc, file, root, declared_in).read(schema_ok=not has_errors(problems))
+        broken = frozenset(d.asset for d in problems if d.is_error)  # None: not in an asset
+        _FileReader(config, doc, file, root, declared_in).read(broken=broken)
     config.diagnostics = sort_diagnostics(config.diagnostics)
+    config.well_typed = config.assets
     if not config.valid:
         config.assets = {}
     # The parsed YAML is as big as the assets built from it; a place asked for later reads
@@ -181,7 +186,7 @@ class _FileReader:
         self.files: dict[tuple[str, str], _File] = {}
         self.dirs: dict[str, str] = {}
 
-    def read(self, *, schema_ok: bool) -> None:
+    def read(self, *, broken: frozenset[str | None]) -> None:
         assets = self.doc.data.get("assets")
         if not isinstance(assets, dict):
             return
@@ -203,8 +208,10 @@ class _FileReader:
             self.config.asset_docs[asset_id] = self.doc
             resolved = self._resolve_files(asset_id, body)
             versions = self._resolve_versions(asset_id, body, default_region)
-            if schema_ok and resolved is not None and versions is not None:
-                self._add_asset(asset_id, body, resolved, versions)
+            # Built when its own fields are well-typed; if anything else is wrong (a file, another
+            # asset), config.assets is emptied and only the static checks see it.
+            if asset_id not in broken and versions is not None:
+                self._add_asset(asset_id, body, resolved or {}, versions)
 
     def diag(
         self,
@@ -225,7 +232,7 @@ class _FileReader:
         ok = True
         for key, field_ in (("cover", "cover"), ("description_file", "description")):
             written = body.get(key)
-            if not isinstance(written, str):
+            if not isinstance(written, str) or not written:  # '' is the schema's error alone
                 continue
             found = self.files.get((key, written))
             if found is None:
@@ -244,12 +251,20 @@ class _FileReader:
 
     def _check_file(self, key: str, written: str) -> _File:
         """One named file, checked once however many assets name it."""
+        if "\0" in written:  # no file system has such a name (and Python would raise)
+            return _File.refused(
+                "file-not-found", f"{key} {written!r} holds a NUL character, which no file can"
+            )
         if os.path.isabs(written):
             return _File.refused(
                 "path-outside-root",
                 f"{key} {written!r} is absolute; write it relative to {self.doc.file}",
             )
-        resolved = self._real(written)
+        try:
+            resolved = self._real(written)
+        except (OSError, ValueError) as exc:  # a name too long, a folder that cannot be read
+            why = getattr(exc, "strerror", None) or str(exc)
+            return _File.refused("file-not-found", f"cannot resolve {key} {written!r}: {why}")
         if resolved != self.root and not resolved.startswith(self.root + os.sep):
             return _File.refused(
                 "path-outside-root",

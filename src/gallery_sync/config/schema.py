@@ -30,6 +30,9 @@ _PATTERN_WORDS = {
     ),
     "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$": "a name of letters, digits, '_', '.' and '-'",
     "^[A-Za-z0-9][A-Za-z0-9_.@-]{0,127}$": "a user name of letters, digits, '_', '.', '@', '-'",
+    "^[^\\u0000-\\u001f\\u007f-\\u009f]*$": (
+        "one line of text: a title holds no line break, tab or control character"
+    ),
 }
 _TYPE_WORDS = {
     "string": "a string",

@@ -31,10 +31,11 @@ _OFFLINE = (
 
 
 def check_static(config: Config) -> list[Diagnostic]:
-    """Every static rule broken by the (otherwise valid) config's assets."""
+    """Every static rule broken by the config's well-typed assets (those whose own fields
+    passed the schema), whatever else in the config has errors."""
     found: list[Diagnostic] = []
     ctx = rules.Context(_DEFAULT_CATALOG, config.publisher or "", config.accepted_agreements)
-    for asset in config.assets.values():
+    for asset in config.well_typed.values():
         found += _categories(config, asset, ctx)
         found += _no_released_version(config, asset)
     return found

@@ -80,6 +80,15 @@ def _spaces(n: int) -> str:
     return f"{n} space{'s' if n != 1 else ''}"
 
 
+SHOWN_INPUT = 80  # characters of the file quoted in a message: a hostile line must not flood it
+MAX_MESSAGE = 400
+
+
+def _cut(text: str, limit: int = SHOWN_INPUT) -> str:
+    """Text quoted from the file, cut: `kkkk… (5,000 characters)`."""
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
 def _quoted(value: str) -> str:
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
@@ -151,8 +160,8 @@ def _continued_line(found: _Found) -> tuple[int, int, str] | None:
         return (
             above,
             _indent(above_text) + 1,
-            f"line {above} {above_text.strip()!r} is not a 'key: value' — a key needs ': ' after "
-            "it (or quote the whole line if it is text)",
+            f"line {above} {_cut(above_text.strip())!r} is not a 'key: value' — a key needs ': ' "
+            "after it (or quote the whole line if it is text)",
         )
     if _indent(found.text) > _indent(above_text):
         return (
@@ -179,8 +188,8 @@ def _tab(found: _Found) -> tuple[int, int, str] | None:
         return (
             found.line,
             found.column,
-            f"a plain value cannot start with {char!r} — quote it: {match['key']}: "
-            f"{_quoted(match['value'])}",
+            f"a plain value cannot start with {char!r} — quote it: {_cut(match['key'])}: "
+            f"{_cut(_quoted(match['value']))}",
         )
     return None
 
@@ -226,7 +235,7 @@ def _missing_colon(found: _Found) -> tuple[int, int, str] | None:
     return (
         found.context_line,
         found.context_column,
-        f"{text.strip()!r} is not a 'key: value' — a key needs ': ' after it (a list item "
+        f"{_cut(text.strip())!r} is not a 'key: value' — a key needs ': ' after it (a list item "
         "starts with '- ')",
     )
 
@@ -356,8 +365,8 @@ def syntax_problem(exc: yaml.MarkedYAMLError, data: bytes) -> tuple[int, int, st
         fixed = hint(found)
         if fixed is not None:
             line, col, advice = fixed
-            return line, col, f"{problem} — {advice}"
-    return line, col, words
+            return line, col, _cut(f"{problem} — {advice}", MAX_MESSAGE)
+    return line, col, _cut(words, MAX_MESSAGE)
 
 
 def reader_problem(exc: ReaderError, data: bytes) -> tuple[int, int, str]:

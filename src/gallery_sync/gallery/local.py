@@ -19,15 +19,16 @@ from gallery_sync.gallery.sqlstore import (
     ASSET_COLUMNS,
     VERSION_COLUMNS,
     CatalogReads,
+    Damaged,
     SqlTables,
     TxTables,
-    assets_from_rows,
     rows_of,
 )
 from gallery_sync.model import (
     Asset,
     DurationLimit,
     Status,
+    Version,
     Visibility,
     version_key,
 )
@@ -125,12 +126,15 @@ class _Tx(_CatalogReads, TxTables):
             raise self.failure(exc) from exc
 
 
+_DECODERS: tuple[Callable[[Any], Any], ...] = ()  # set below: _categories, _visibility, ...
+
+
 def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
     """Every asset (or `only` those); GalleryUnavailable naming the damage if one cannot be
     read."""
     try:
         return _decode_assets(db, only)
-    except _READ_FAILURES as exc:
+    except (*_READ_FAILURES, _Bad) as exc:
         raise _read_failure(db, exc, lambda: _explain_assets(db, only)) from exc
 
 
@@ -138,9 +142,42 @@ def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) 
     """Every asset (or `only` those), versions in version order: two flat queries."""
     where = " WHERE {} IN (SELECT value FROM json_each(?))" if only is not None else ""
     args = (json.dumps(list(only)),) if only is not None else ()
-    versions = f"SELECT {VERSION_COLUMNS} FROM versions" + where.format("asset_id")
-    assets = f"SELECT {ASSET_COLUMNS} FROM assets" + where.format("id")
-    return assets_from_rows(db.execute(versions, args), db.execute(assets, args))
+    versions: dict[str, list[Version]] = {}
+    rows = db.execute(f"SELECT {VERSION_COLUMNS} FROM versions" + where.format("asset_id"), args)
+    for asset_id, number, region, app, description, status in rows:
+        version = Version(number, _text(region), _text(app), _text(description), Status.of(status))
+        found = versions.get(asset_id)
+        if found is None:
+            versions[asset_id] = [version]
+        else:
+            found.append(version)
+    decoded: dict[tuple[int, str], Any] = {}
+
+    def decode(kind: int, text: str) -> Any:
+        value = decoded.get((kind, text))
+        if value is None:
+            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
+        return value
+
+    out = {}
+    for row in db.execute(f"SELECT {ASSET_COLUMNS} FROM assets" + where.format("id"), args):
+        asset_id = row[0]
+        mine = versions.get(asset_id, [])
+        mine.sort(key=Version.order)
+        out[asset_id] = Asset(
+            id=asset_id,
+            publisher=_text(row[1]),
+            title=_text(row[2]),
+            versions=tuple(mine),
+            cover=_optional_text(row[3]),  # type: ignore[arg-type]
+            description=_text(row[4]),
+            categories=decode(0, row[5]),
+            visibility=decode(1, row[6]),
+            duration_limit=decode(2, row[7]),
+            status=Status.of(row[8]),
+            revision=_integer(row[9]),  # type: ignore[arg-type]
+        )
+    return out
 
 
 # --- A damaged gallery: what a read raises, turned into one line saying what is wrong ---
@@ -178,7 +215,7 @@ def _read_failure(
     except Exception:  # explaining is best effort: the first error is still reported
         detail = None
     if detail is None:
-        plain = isinstance(exc, (sqlite3.Error, _Bad))
+        plain = isinstance(exc, (sqlite3.Error, _Bad, Damaged))
         detail = text if plain else f"{type(exc).__name__}: {text}"
     return GalleryUnavailable(f"gallery {path} is damaged: {detail}")
 
@@ -196,9 +233,52 @@ def _optional_text(value: object) -> object:
 
 
 def _integer(value: object) -> object:
-    if not isinstance(value, int):
-        raise _Bad("NULL" if value is None else f"not a whole number but {value!r}")
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Bad("NULL" if value is None else f"not a whole number but {_cut(value)}")
     return value
+
+
+def _cut(value: object) -> str:
+    shown = repr(value)
+    return shown if len(shown) <= 40 else shown[:39] + "…"
+
+
+def _strings(data: object, what: str) -> list[str]:
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise _Bad(f"not a list of {what}")
+    return data
+
+
+def _categories(data: object) -> tuple[str, ...]:
+    return tuple(_strings(data, "category names"))
+
+
+def _patterns(data: object) -> list[str]:
+    return _strings(data, "registry patterns")
+
+
+def _visibility(data: object) -> Visibility:
+    if isinstance(data, dict) and set(data) == {"specific_users"}:
+        _strings(data["specific_users"], "user names")
+    elif data not in ("only_me", "public"):
+        raise _Bad("not a visibility (only_me, public or {specific_users: [...]})")
+    return Visibility.from_json(data)
+
+
+_MAX_DAYS = 3650  # as schemas/gallery.schema.json: duration_limit.days 1..3650
+
+
+def _duration_limit(data: object) -> DurationLimit:
+    if data is None or data == "unlimited":
+        return DurationLimit()
+    if isinstance(data, dict) and set(data) <= {"days", "auto_renew"}:
+        days, renew = data.get("days"), data.get("auto_renew", False)
+        if type(days) is int and 1 <= days <= _MAX_DAYS and isinstance(renew, bool):
+            return DurationLimit(days, renew)
+    raise _Bad(f"not a duration limit ('unlimited' or days 1..{_MAX_DAYS}, auto_renew)")
+
+
+_DECODERS = (_categories, _visibility, _duration_limit)
 
 
 def _json(decode: Callable[[Any], Any]) -> Callable[[object], object]:
@@ -210,8 +290,10 @@ def _json(decode: Callable[[Any], Any]) -> Callable[[object], object]:
             raise _Bad("not JSON") from None
         try:
             return decode(data)
+        except _Bad as bad:
+            raise _Bad(f"{bad}: {_cut(text)}") from None
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _Bad(f"not a valid value ({text[:40]!r}: {type(exc).__name__})") from None
+            raise _Bad(f"not a valid value ({_cut(text)}: {type(exc).__name__})") from None
 
     return check
 
@@ -239,9 +321,9 @@ _ASSET_COLUMNS: tuple[tuple[str, Callable[[object], object]], ...] = (
     ("title", _text),
     ("cover", _optional_text),
     ("description", _text),
-    ("categories", _json(lambda data: [_text(c) for c in data])),
-    ("visibility", _json(Visibility.from_json)),
-    ("duration_limit", _json(DurationLimit.from_json)),
+    ("categories", _json(_categories)),
+    ("visibility", _json(_visibility)),
+    ("duration_limit", _json(_duration_limit)),
     ("status", _status),
     ("revision", _integer),
 )
@@ -349,6 +431,43 @@ def _no_gallery(path: Path, *, empty: bool = False) -> str:
     )
 
 
+def _exists(path: Path) -> bool:
+    """Whether `path` exists; a file system that will not say (a folder we may not search) is
+    GalleryUnavailable saying so, never a guess."""
+    try:
+        path.stat()
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
+    return True
+
+
+def _writable(path: Path) -> bool:
+    """Whether we may write the gallery file and its folder (SQLite writes its journal there)."""
+    return os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)
+
+
+def _connect(path: Path, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout)
+
+
+def _connect_read_only(path: Path, timeout: float) -> sqlite3.Connection:
+    """A read-only connection. A WAL gallery needs its -shm file even to be read; where none
+    exists and the folder is read-only, no writer is at work (a writer keeps one), so the file
+    is read as immutable."""
+    from urllib.parse import quote
+
+    uri = f"file:{quote(str(path.resolve()))}?mode=ro"
+    db = sqlite3.connect(uri, uri=True, isolation_level=None, timeout=timeout)
+    try:
+        db.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return db
+    except sqlite3.OperationalError:
+        db.close()
+    return sqlite3.connect(uri + "&immutable=1", uri=True, isolation_level=None, timeout=timeout)
+
+
 class _Refused(Exception):
     """Why a file cannot be opened as a gallery (it was left untouched)."""
 
@@ -392,30 +511,34 @@ class SqliteStore(_CatalogReads, SqlTables):
         before anything is written to it.
         """
         path = sqlite_path(url)
-        if not path.exists():
+        if not _exists(path):
             if not create:
                 raise GalleryUnavailable(_no_gallery(path))
-            if not path.parent.is_dir() and not path.parent.parent.is_dir():
+            if not os.path.isdir(path.parent) and not os.path.isdir(path.parent.parent):
                 raise GalleryUnavailable(
                     f"cannot create the gallery at {path}: the directory {path.parent.parent} "
                     "does not exist"
                 )
-        elif not path.is_file():
+        elif not os.path.isfile(path):
             raise GalleryUnavailable(f"the gallery {path} is not a file")
         url = f"sqlite:///{path.resolve()}"
         try:
             timeout = lock_timeout()
             if create:
                 path.parent.mkdir(exist_ok=True)
-            db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+            # A gallery we may not write (file or folder read-only) is still read: opened
+            # read-only, nothing is written to it, not even the journal mode.
+            read_only = not create and not _writable(path)
+            db = _connect_read_only(path, timeout) if read_only else _connect(path, timeout)
             try:
                 found = _inspect(db)
                 if found is None and not create:
                     raise GalleryUnavailable(_no_gallery(path, empty=True))
-                db.execute("PRAGMA journal_mode = WAL")
-                # In WAL mode NORMAL survives a killed process intact; only power loss may drop
-                # the last transactions (never corrupt the file).
-                db.execute("PRAGMA synchronous = NORMAL")
+                if not read_only:
+                    db.execute("PRAGMA journal_mode = WAL")
+                    # In WAL mode NORMAL survives a killed process intact; only power loss may
+                    # drop the last transactions (never corrupt the file).
+                    db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
                 gallery = cls(url, db)
                 if found != migrations.LATEST:  # new, or of an older format: migrated in place

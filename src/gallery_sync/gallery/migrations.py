@@ -160,6 +160,11 @@ def found_version(db: Database, dialect: Dialect) -> int | None:
             if not text.isdigit():
                 raise SchemaRefused(f"it is damaged: its schema_version is {text[:40]!r}")
             found.append(int(text))
+    if not found and tables >= {"meta", "assets", "versions", "audit"}:
+        raise SchemaRefused(
+            "it is a damaged gallery: it has the gallery's tables, but no record of its format "
+            "(schema_version); it was left untouched. Restore it from a backup"
+        )
     if not found:
         shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
         raise SchemaRefused(

@@ -85,6 +85,10 @@ _TOKEN = "SELECT id, account, role, created_at, revoked_at FROM tokens"
 _SUBSCRIPTION = "SELECT asset, account, started_at, ends_at, auto_renew FROM subscriptions"
 
 
+class Damaged(ValueError):
+    """A stored value that cannot be what its column holds; the message names it and says how."""
+
+
 class CatalogReads:
     """The catalog as stored, read by a store or inside one of its transactions (the
     CatalogSource of gallery.service). `_rows` runs a read; `_damaged` is what a value that
@@ -108,10 +112,18 @@ class CatalogReads:
 
     def allowed_registries(self) -> tuple[str, ...]:
         rows = self._rows("SELECT value FROM meta WHERE key = 'allowed_registries'")
+        if not rows:
+            return ()
         try:
-            return tuple(json.loads(rows[0][0])) if rows else ()
+            value = json.loads(rows[0][0])
         except (ValueError, TypeError) as exc:
-            raise self._damaged(exc) from exc
+            raise self._damaged(Damaged("meta.allowed_registries is not JSON")) from exc
+        if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+            shown = str(rows[0][0])[:40]
+            raise self._damaged(
+                Damaged(f"meta.allowed_registries is not a list of registry patterns: {shown!r}")
+            )
+        return tuple(value)
 
     def applications(
         self, keys: Collection[tuple[str, str]], account: str = EMBEDDED_ACCOUNT

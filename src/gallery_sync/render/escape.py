@@ -9,7 +9,9 @@ escape (`\\x1b`, `\\u202e`); a backslash stays as it is.
 
 from __future__ import annotations
 
+import json
 import re
+from typing import Any
 
 # C0 but tab and newline, DEL, C1; bidi embeddings, overrides and isolates; LRM/RLM/ALM;
 # line and paragraph separators; zero-width and BOM characters that hide text.
@@ -43,6 +45,23 @@ def terminal_line(text: str) -> str:
     if text.isprintable():
         return text
     return _UNSAFE_ONE_LINE.sub(_visible, text)
+
+
+# --- JSON (plan, validate, apply, show, history --format json, saved plan files) -----------
+# JSON itself escapes C0 controls; DEL, C1, bidi, separators and zero-width characters would
+# reach a terminal raw. Outside strings JSON is ASCII, so each may be written as `\uXXXX`:
+# the same JSON value, inert on a terminal. Other non-ASCII text stays readable.
+_UNSAFE_JSON = re.compile("[\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def json_escaped(text: str) -> str:
+    """JSON `text` with every character that could act on a terminal as a `\\u` escape."""
+    return _UNSAFE_JSON.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def json_text(value: Any) -> str:
+    """`value` as indented JSON for a terminal or a file, escaped as `json_escaped`."""
+    return json_escaped(json.dumps(value, indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- GitHub workflow commands (`::error ...::message`) -------------------------------------

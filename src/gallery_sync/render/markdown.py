@@ -230,6 +230,8 @@ def _asset_section(asset: AssetPlan) -> str:
         if ch.path == ("cover",):
             before = markdown_code(ch.before) if ch.before else ""
             after = markdown_code(ch.after) if ch.after else ""
+        if is_multiline_text(ch):  # shown whole as the diff below, as the text plan does
+            before, after = f"{len(ch.before):,} chars", f"{len(ch.after):,} chars (diff below)"
         lines.append(f"| {markdown_text(ch.field)}{mark} | {before} | {after} |")
         if is_multiline_text(ch) or (ch.path == ("description",) and ch.before is not None):
             diffs += ["", *_diff(ch.before or "", ch.after or "")]

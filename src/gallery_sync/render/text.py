@@ -105,9 +105,11 @@ def render_plan(plan: Plan) -> str:
             out.append(f"... {more(len(refused) - LIST_LIMIT, 'assets refused')}")
         if refused:
             out.append("")
-        out.append(click.style("The plan has errors: nothing can be applied.", fg="red", bold=True))
-        out.append(summary_line(plan))
-        return "\n".join(out) + "\n"
+        verdict = click.style("The plan has errors: nothing can be applied.", fg="red", bold=True)
+        if not plan.changed:
+            return "\n".join([*out, verdict, summary_line(plan)]) + "\n"
+        # What the valid rest would do, as the markdown comment shows it: counted, so listed.
+        out += ["Once the errors are fixed, apply would:", ""]
     irreversible = irreversible_by_asset(plan)
     out += _irreversible_lines(irreversible)
     created = sum(a.action is Action.CREATE for a in plan.changed)
@@ -123,6 +125,8 @@ def render_plan(plan: Plan) -> str:
             f"({count(created, 'new asset')} shown one line each; "
             "`plan --format json` has every field.)",
         ]
+    if plan.has_errors:
+        return "\n".join([*out, verdict, summary_line(plan)]) + "\n"
     if not plan.has_changes:
         out.append("No changes. The gallery matches the configuration.")
     out.append(summary_line(plan, irreversible=sum(len(found) for _, found in irreversible)))
