@@ -16,6 +16,7 @@ to another machine, and it is what `apply` from a clone writes too.
 from __future__ import annotations
 
 import enum
+import hashlib
 import random
 import re
 import shutil
@@ -199,6 +200,7 @@ class Loaded:
     desired: Desired | None
     diagnostics: list[Diagnostic]
     workdir: Path
+    digest: str  # of the files read, by path inside the repository: equal = same config
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,6 +306,7 @@ class Reconciler:
         self.tip: str | None = None  # the branch's commit as last fetched
         self.applied: str | None = None  # the commit last applied in full
         self.audited: str | None = None  # read from the audit log at start: applied, maybe in part
+        self.audited_as = ""  # the commit the log names, when `audited` declares the same
         self._audit_read = False
         self._loaded: dict[str, Loaded] = {}
         self._drift_seen: object = None  # what was last logged as drift (log once per change)
@@ -373,9 +376,10 @@ class Reconciler:
         except BaseException:
             shutil.rmtree(workdir, ignore_errors=True)
             raise
-        diagnostics = [_relative(d, workdir) for d in config.diagnostics]
         desired = desired_state(config) if config.valid else None
-        loaded = Loaded(sha, desired, diagnostics, workdir)
+        inputs = sorted((_inside(name, workdir), sha256) for name, sha256 in config.inputs.items())
+        digest = hashlib.sha256(orjson.dumps(inputs)).hexdigest()
+        loaded = Loaded(sha, desired, list(config.diagnostics), workdir, digest)
         self._loaded[sha] = loaded
         self._forget(keep={sha, self.applied or "", self.tip or ""})
         return loaded
@@ -452,7 +456,7 @@ class Reconciler:
         desired = loaded.desired
         with self._gallery(desired.publisher) as gallery:
             if not self._audit_read:
-                self._read_audit(gallery, desired.publisher, commit)
+                self._read_audit(gallery, desired.publisher, loaded)
             plan = make_plan(desired, gallery)
             if commit == self.applied:
                 return self._drift(commit, desired, plan, gallery, should_stop)
@@ -493,7 +497,8 @@ class Reconciler:
         is drift."""
 
         differing = {a.id for a in plan.assets if a.changes or a.refused}
-        unfinished = _unfinished(gallery, commit, differing) if differing else set()
+        named = self.audited_as or commit
+        unfinished = _unfinished(gallery, named, differing) if differing else set()
         global_errors = any(d.is_error and d.asset is None for d in plan.diagnostics)
         if global_errors or any(a.refused for a in plan.assets if a.id in unfinished):
             return self._refuse(commit, list(plan.diagnostics), "the plan has errors")
@@ -508,8 +513,12 @@ class Reconciler:
         outcome = self._apply(commit, part, gallery, should_stop)
         return self._settle(commit, desired, gallery, should_stop, outcome)
 
-    def _read_audit(self, gallery: Gallery, publisher: str, commit: str) -> None:
-        """The commit this publisher last applied, from the audit log (newest `git <sha>`)."""
+    def _read_audit(self, gallery: Gallery, publisher: str, loaded: Loaded) -> None:
+        """The commit this publisher last applied, from the audit log (newest `git <sha>`).
+
+        A commit whose apply wrote nothing leaves no entry: a later commit that declares
+        the same files (a README change) stands for the one the log names."""
+        commit = loaded.sha
         for entry in gallery.history():
             if entry.account and entry.account != publisher:
                 continue
@@ -530,9 +539,22 @@ class Reconciler:
             and not self.mirror.is_ancestor(self.audited, commit)
         ):
             self._rewritten(self.audited, commit)
+        if (
+            self.audited != commit
+            and self.mirror.has(self.audited)
+            and self._load(self.audited).digest == loaded.digest
+        ):
+            self.log("info", "same-config", commit=commit, last_applied=self.audited)
+            self.audited_as = self.audited
+            self.audited = commit
 
     def _refuse(self, commit: str, diagnostics: list[Diagnostic], why: str) -> Outcome:
-        errors = [d for d in diagnostics if d.severity is Severity.ERROR]
+        loaded = self._loaded.get(commit)
+        errors = [
+            _relative(d, loaded.workdir) if loaded else d
+            for d in diagnostics
+            if d.severity is Severity.ERROR
+        ]
         shown = [d.to_json() for d in errors]
         with self.status.lock:
             self.status.state = "refused"
@@ -722,15 +744,18 @@ def _unfinished(gallery: Gallery, commit: str, changed: set[str]) -> set[str]:
     return {a for a in changed if a not in touched}
 
 
+def _inside(name: str, root: Path) -> str:
+    """A file's name inside the repository, not inside the temporary checkout."""
+    try:
+        return str(Path(name).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return name
+
+
 def _relative(d: Diagnostic, root: Path) -> Diagnostic:
-    """A diagnostic's file named inside the repository, not the temporary checkout."""
     if d.place is None:
         return d
-    try:
-        shown = Path(d.place.file).resolve().relative_to(root.resolve())
-    except ValueError:
-        return d
-    return replace(d, place=replace(d.place, file=str(shown)))
+    return replace(d, place=replace(d.place, file=_inside(d.place.file, root)))
 
 
 # --- the loop ----------------------------------------------------------------------------
