@@ -41,6 +41,7 @@ bench: install
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/scale.py --assets 10000
+	$(BIN)/python benchmarks/reconcile_bench.py --assets 10000 --rounds 100
 
 # Issue 15's figures at 100,000 assets (several minutes): every command, every shape.
 bench-100k: install

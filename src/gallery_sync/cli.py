@@ -899,6 +899,105 @@ def admin_agreements(words: tuple[str, ...], store: str) -> None:
         opened.close()
 
 
+# --- reconcile: pull mode (SPEC section 9) ---------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--repo", help="The git repository: a path or a URL (only ever fetched from).")
+@click.option("--branch", default="main", show_default=True, help="The branch to follow.")
+@click.option(
+    "--path",
+    "config_path",
+    default="gallery.yaml",
+    show_default=True,
+    help="The config file or directory, inside the repository.",
+)
+@gallery_option
+@click.option(
+    "--interval", type=float, default=60.0, show_default=True, help="Seconds between rounds."
+)
+@click.option(
+    "--drift",
+    type=click.Choice(["report", "revert"]),
+    default="report",
+    show_default=True,
+    help="What to do when the gallery was changed outside git: report it, or revert it where "
+    "the rules allow (what they do not, e.g. a version published outside git, stays reported).",
+)
+@click.option("--once", is_flag=True, help="One round, then exit 0 (all done) or 1 (as apply).")
+@click.option(
+    "--status-addr",
+    default="127.0.0.1:9469",
+    show_default=True,
+    help="Where /healthz, /metrics and /status are served ('' for nowhere; port 0: any).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False),
+    help="The git cache (default: $XDG_CACHE_HOME/gallery-sync/repos).",
+)
+@click.option(
+    "--max-backoff",
+    type=float,
+    default=300.0,
+    show_default=True,
+    help="The longest wait between retries after failures (exponential, full jitter).",
+)
+@click.pass_context
+@_exits
+def reconcile(
+    ctx: click.Context,
+    repo: str | None,
+    branch: str,
+    config_path: str,
+    gallery: str | None,
+    interval: float,
+    drift: str,
+    once: bool,
+    status_addr: str,
+    cache: str | None,
+    max_backoff: float,
+) -> int:
+    """Pull mode: apply what the branch holds, commit by commit, and watch for drift.
+
+    Each round fetches the branch; a new commit is planned and, without errors, applied
+    with `git <sha>` as its message; between commits the gallery is planned again and any
+    change is drift. JSON log lines on standard error. Runs until SIGTERM (exit 0).
+    """
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    from gallery_sync.reconcile_cmd import run_reconcile
+
+    if repo is None:
+        raise UsageError("reconcile needs --repo PATH_OR_URL (or: reconcile status)")
+    return run_reconcile(
+        repo=repo,
+        branch=branch,
+        path=config_path,
+        gallery=gallery,
+        interval=interval,
+        drift=drift,
+        once=once,
+        status_addr=status_addr,
+        cache=cache,
+        max_backoff=max_backoff,
+    )
+
+
+@reconcile.command("status")
+@click.option(
+    "--status-addr",
+    default="127.0.0.1:9469",
+    show_default=True,
+    help="Where the loop serves its status.",
+)
+def reconcile_status(status_addr: str) -> None:
+    """Print a running reconcile loop's JSON status."""
+    from gallery_sync.reconcile_http import fetch_status
+
+    echo(_json_text(fetch_status(status_addr)))
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: expected failures are one line and exit 1; usage errors too (2 = changes)."""
     # A command is a short process building millions of small acyclic objects (parsed YAML,
