@@ -83,6 +83,23 @@ def may_see(asset: Asset, account: str | None, term_end: str | None, now: str) -
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whose listing of RELEASED assets a store is asked for, as a filter its query applies:
+    `may_see` restricted to released assets, which no term decides. sees_all: every released
+    asset (the embedded gallery's user, an admin); else the public ones, the account's own
+    and those whose specific_users list it (anonymous: the public ones)."""
+
+    account: str | None
+    sees_all: bool = False
+
+    def admits(self, asset: Asset) -> bool:
+        """The same decision in Python: what the stores' SQL must agree with (contract)."""
+        if asset.status is not Status.RELEASED:
+            return False
+        return self.sees_all or may_see(asset, self.account, NOT_SUBSCRIBED, "")
+
+
 def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:
     """Every violation of moving one asset from `before` (None: new) to `after`."""
     if before is not None and before.publisher != ctx.publisher:
