@@ -55,8 +55,17 @@ DRIFT_KINDS = ("drift", "in-step")
 Authenticate = Callable[[Store, str], Principal]
 GalleryFor = Callable[[Store, Principal], GalleryService]
 
-_STYLESHEET = resources.files("gallery_sync.web").joinpath("static/gallery.css").read_bytes()
-_STYLESHEET_ETAG = '"' + hashlib.sha256(_STYLESHEET).hexdigest()[:32] + '"'
+
+def _static(name: str, media_type: str) -> tuple[bytes, str, str]:
+    data = resources.files("gallery_sync.web").joinpath("static", name).read_bytes()
+    return data, media_type, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+# The app's own files: its one stylesheet and its icon (no CDN, nothing from elsewhere).
+STATIC = {
+    "gallery.css": _static("gallery.css", "text/css"),
+    "favicon.svg": _static("favicon.svg", "image/svg+xml"),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,12 +178,16 @@ def _routes(router: APIRouter, web: Web) -> None:
         form = await _form(request)
         return await run_in_threadpool(_signout, web, request, form)
 
-    @router.get("/static/gallery.css")
-    def stylesheet(request: Request) -> Response:
-        headers = {"Cache-Control": "public, max-age=3600", "ETag": _STYLESHEET_ETAG}
-        if request.headers.get("if-none-match") == _STYLESHEET_ETAG:
+    @router.get("/static/{name}")
+    def static(request: Request, name: str) -> Response:
+        found = STATIC.get(name)
+        if found is None:
+            return _not_found(web, request, _visitor(request, web.store()))
+        data, media_type, etag = found
+        headers = {"Cache-Control": "public, max-age=3600", "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
             return _secured(Response(status_code=304, headers=headers))
-        return _secured(Response(_STYLESHEET, media_type="text/css", headers=headers))
+        return _secured(Response(data, media_type=media_type, headers=headers))
 
     @router.get("/covers/{sha256}")
     def cover(request: Request, sha256: str) -> Response:
@@ -334,7 +347,7 @@ def _page_number(text: str | None) -> int:
     return max(1, int(text))
 
 
-_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|<[^>]*>|[#*_`>|~]+")
+_MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|<[^>]*>|[#*_`>|~]+|:?-{2,}:?")
 
 
 def _excerpt(description: str, length: int = 160) -> str:
