@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from gallery_sync.gallery.accounts import token_hash
 from gallery_sync.gallery.local import SqliteStore
 from gallery_sync.gallery.service import AuditRecord, StoredWrite
 from gallery_sync.model import Asset
-from gallery_sync.web.session import digest
 
 WEB_TESTS = Path(__file__).parent / "web"
 
@@ -39,7 +39,7 @@ def keep_cover(store: SqliteStore, data: bytes) -> str:
 
 def add_token(store: SqliteStore, account: str, role: str = "publisher") -> str:
     token = f"gs_test-{account}-token-0123456789abcdef"
-    store.create_token(account, role, digest(token))
+    store.create_token(account, role, token_hash(token))
     return token
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
@@ -674,6 +674,202 @@ def apps_registries(
         operator.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
     for pattern in opened.catalog(()).allowed_registries:
         echo(terminal_line(pattern) + "\n")
+
+
+@cli.group()
+def admin() -> None:
+    """The operator's commands, straight on a store (--store sqlite:///PATH or
+    postgresql://...): API tokens, allowed registries, categories, agreements."""
+
+
+def _store_option(f: F) -> F:
+    return click.option(
+        "--store",
+        required=True,
+        help="The gallery's store: sqlite:///PATH or postgresql://USER@HOST/DB.",
+    )(f)
+
+
+def _operate(url: str, *, writes: bool) -> Any:
+    """The store at `url`; only a command that writes creates (and migrates) one."""
+    from gallery_sync.gallery import open_store
+
+    return open_store(url, create=writes)
+
+
+def _lines(values: Iterable[str]) -> None:
+    from gallery_sync.render.escape import terminal_line
+
+    for value in values:
+        echo(terminal_line(value) + "\n")
+
+
+def _invalid(problems: list[str]) -> None:
+    if problems:
+        raise UsageError("; ".join(problems))
+
+
+@admin.group("token")
+def admin_token() -> None:
+    """API tokens of the served gallery: shown once when made; only a hash is kept."""
+
+
+@admin_token.command("create")
+@click.option("--account", required=True, help="The account the token acts as.")
+@click.option(
+    "--role",
+    type=click.Choice(["publisher", "admin"]),
+    default="publisher",
+    show_default=True,
+    help="publisher: reads and writes as the account; admin: sees everything.",
+)
+@_store_option
+def admin_token_create(account: str, role: str, store: str) -> None:
+    """Make a token for ACCOUNT and print it, alone, on standard output (once: only its hash
+    is kept), so that TOKEN=$(gallery-sync admin token create ...) works."""
+    from gallery_sync.gallery.accounts import new_token, token_hash
+    from gallery_sync.shape import check_account
+
+    _invalid(check_account(account))
+    opened = _operate(store, writes=True)
+    try:
+        token = new_token()
+        token_id = opened.create_token(account, role, token_hash(token))
+    finally:
+        opened.close()
+    echo(token + "\n")
+    echo(
+        f"Token {token_id} made for account {_escaped(account)} ({role}). It is shown this "
+        "once; keep it as a secret (GALLERY_TOKEN).\n",
+        err=True,
+    )
+
+
+@admin_token.command("list")
+@_store_option
+def admin_token_list(store: str) -> None:
+    """List the tokens: id, account, role, when made, when revoked (never a token)."""
+    opened = _operate(store, writes=False)
+    try:
+        tokens = opened.list_tokens()
+    finally:
+        opened.close()
+    if not tokens:
+        echo("No tokens. `gallery-sync admin token create --account NAME` makes one.\n")
+        return
+    rows = [("ID", "ACCOUNT", "ROLE", "CREATED", "REVOKED")] + [
+        (str(t.id), t.account, t.role, t.created_at, t.revoked_at or "-") for t in tokens
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    _lines(
+        "  ".join([*(c.ljust(w) for c, w in zip(row, widths, strict=False)), row[4]])
+        for row in rows
+    )
+
+
+@admin_token.command("revoke")
+@click.argument("token_id", metavar="ID", type=int)
+@_store_option
+def admin_token_revoke(token_id: int, store: str) -> None:
+    """Revoke token ID: from now on it is refused (unauthenticated)."""
+    from gallery_sync.diagnostics import Diagnostic
+
+    opened = _operate(store, writes=True)
+    try:
+        revoked = opened.revoke_token(token_id)
+    finally:
+        opened.close()
+    if not revoked:
+        raise GalleryRefusal(
+            [
+                Diagnostic.of(
+                    "not-found",
+                    f"no token {token_id} to revoke (or it was revoked before); "
+                    "`gallery-sync admin token list` shows them",
+                )
+            ]
+        )
+    echo(f"Token {token_id} revoked.\n")
+
+
+@admin.command("registries")
+@click.argument("patterns", nargs=-1)
+@click.option("--default", "reset", is_flag=True, help="Go back to the default registries.")
+@_store_option
+def admin_registries(patterns: tuple[str, ...], reset: bool, store: str) -> None:
+    """Show, or set to PATTERNS (fnmatch, e.g. swr.*.myhuaweicloud.com), the registries
+    container images may come from."""
+    from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
+    from gallery_sync.shape import check_registry_pattern
+
+    if reset and patterns:
+        raise UsageError("give PATTERNS or --default, not both")
+    _invalid([p for pattern in patterns for p in check_registry_pattern(pattern)])
+    writes = bool(patterns) or reset
+    opened = _operate(store, writes=writes)
+    try:
+        if writes:
+            opened.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
+        _lines(opened.allowed_registries())
+    finally:
+        opened.close()
+
+
+def _edit(words: tuple[str, ...], usage: str, arity: dict[str, int]) -> tuple[str, ...]:
+    """`[add ...|remove ...]` of a catalog command: () to list, else the action and its
+    arguments, each action with its number of them."""
+    if not words:
+        return ()
+    action, *rest = words
+    if action not in arity or len(rest) != arity[action]:
+        raise UsageError(f"expected {usage}; got {' '.join(words)!r}")
+    return (action, *rest)
+
+
+@admin.command("categories")
+@click.argument("words", nargs=-1, metavar="[add SLUG | remove SLUG]")
+@_store_option
+def admin_categories(words: tuple[str, ...], store: str) -> None:
+    """List the taxonomy's categories, or add or remove one (an asset keeps a removed category;
+    no new one may use it)."""
+    from gallery_sync.shape import check_category
+
+    edit = _edit(words, "add SLUG or remove SLUG", {"add": 1, "remove": 1})
+    if edit:
+        _invalid(check_category(edit[1]))
+    opened = _operate(store, writes=bool(edit))
+    try:
+        if edit:
+            change = {"add": opened.add_category, "remove": opened.remove_category}[edit[0]]
+            done = change(edit[1])
+            said = {"add": "added", "remove": "removed"}[edit[0]] if done else "unchanged"
+            echo(f"{_escaped(edit[1])}: {said}\n", err=True)
+        _lines(sorted(opened.categories()))
+    finally:
+        opened.close()
+
+
+@admin.command("agreements")
+@click.argument("words", nargs=-1, metavar="[add ID TITLE | remove ID]")
+@_store_option
+def admin_agreements(words: tuple[str, ...], store: str) -> None:
+    """List the agreements every new publish needs, or add one (with its title) or remove one."""
+    from gallery_sync.shape import check_agreement
+
+    edit = _edit(words, "add ID TITLE or remove ID", {"add": 2, "remove": 1})
+    if edit:
+        _invalid(check_agreement(edit[1], edit[2] if edit[0] == "add" else None))
+    opened = _operate(store, writes=bool(edit))
+    try:
+        if edit and edit[0] == "add":
+            outcome = opened.add_agreement(edit[1], edit[2])
+            echo(f"{_escaped(edit[1])}: {outcome}\n", err=True)
+        elif edit:
+            done = opened.remove_agreement(edit[1])
+            echo(f"{_escaped(edit[1])}: {'removed' if done else 'unchanged'}\n", err=True)
+        _lines(f"{key}  {title}" for key, title in sorted(opened.agreement_titles().items()))
+    finally:
+        opened.close()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING
 
 from gallery_sync.apply import ApplyReport, Progress, apply_plan
 from gallery_sync.errors import UsageError
-from gallery_sync.plan import Desired, Plan, build_plan, new_applications
+from gallery_sync.plan import Action, Desired, Plan, build_plan, new_applications
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection
 
     from gallery_sync.config import Config
     from gallery_sync.gallery import Gallery
+    from gallery_sync.plan import AssetPlan
 
 __all__ = ["desired_state", "make_plan", "run_apply"]
 
@@ -60,7 +61,18 @@ def make_plan(
     )
     # Cover files by absolute path: a saved plan applied from another directory finds them.
     covers = {sha: os.path.abspath(path) for sha, path in plan.covers.items()}
-    return replace(plan, covers=covers)
+    return replace(plan, covers=covers, assets=with_subscribers(plan, gallery))
+
+
+def with_subscribers(plan: Plan, gallery: Gallery) -> tuple[AssetPlan, ...]:
+    """The plan's assets, each discontinue with its effect on subscribers (how many keep
+    access, until when): asked of the gallery for those assets only."""
+    return tuple(
+        replace(a, subscribers=gallery.subscribers(a.id))
+        if a.action is Action.DISCONTINUE and a.operations and not a.refused
+        else a
+        for a in plan.assets
+    )
 
 
 def run_apply(

@@ -325,6 +325,22 @@ class Catalog:
 
 
 @dataclass(frozen=True, slots=True)
+class SubscriberSummary:
+    """What discontinuing an asset does to people: how many subscribers keep access (their
+    terms running), and until when the last term runs (None: one never ends)."""
+
+    count: int = 0
+    last_end: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"count": self.count, "last_end": self.last_end}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> SubscriberSummary:
+        return cls(int(data["count"]), data["last_end"])
+
+
+@dataclass(frozen=True, slots=True)
 class GalleryState:
     """The assets a gallery holds, by id (any publisher: ownership is checked by the rules)."""
 

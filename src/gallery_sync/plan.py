@@ -22,6 +22,7 @@ from gallery_sync.model import (
     Operation,
     OpKind,
     Status,
+    SubscriberSummary,
     Version,
     Visibility,
     VisibilityLevel,
@@ -86,6 +87,9 @@ class AssetPlan:
     # What plan read of the asset it changes, field by field (see field_digests): enough for a
     # stale saved plan to name every field that moved, without carrying the whole asset.
     read: Mapping[str, str] = field(default_factory=dict)
+    # A discontinue's effect on people (SPEC section 7), as the gallery told plan; only a
+    # discontinue has it, so a plan file without one hashes as it always did.
+    subscribers: SubscriberSummary | None = None
 
     @property
     def risk(self) -> Risk:
@@ -94,7 +98,7 @@ class AssetPlan:
         return Risk.REVERSIBLE
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "id": self.id,
             "action": self.action.value,
             "risk": self.risk.value,
@@ -104,6 +108,9 @@ class AssetPlan:
             "refused": self.refused,
             "read": dict(self.read),
         }
+        if self.subscribers is not None:
+            out["subscribers"] = self.subscribers.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> AssetPlan:
@@ -115,6 +122,7 @@ class AssetPlan:
             tuple(Operation.from_json(o) for o in data.get("operations", ())),
             bool(data.get("refused", False)),
             dict(data.get("read", {})),
+            SubscriberSummary.from_json(data["subscribers"]) if "subscribers" in data else None,
         )
 
 

@@ -12,11 +12,13 @@ import fnmatch
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from gallery_sync.diagnostics import CODES, Severity
 from gallery_sync.model import (
     Asset,
     Catalog,
+    DurationLimit,
     Status,
     Version,
     Visibility,
@@ -98,6 +100,98 @@ class Audience:
         if asset.status is not Status.RELEASED:
             return False
         return self.sees_all or may_see(asset, self.account, NOT_SUBSCRIBED, "")
+
+
+# --- Subscription terms (SPEC section 7): when a subscriber's access ends ------------------
+#
+# Times are ISO-8601 UTC strings, "2026-05-01T12:00:00Z": they compare as text. A stored term
+# is (end, renews): `end` None never ends; `renews` False once the asset's discontinue ended
+# its renewals. Renewal is evaluated lazily when read, with the asset's duration limit as it
+# is now; the gallery settles each running term (`settle_term`) in the write that discontinues
+# the asset or changes its limit, so that the limit read here is the one in force since the
+# stored end. So no discontinue time, no limit history and no background job is needed.
+
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.strptime(text, TIME_FORMAT).replace(tzinfo=timezone.utc)
+
+
+def add_days(when: str, days: int) -> str:
+    return (_parse_time(when) + timedelta(days=days)).strftime(TIME_FORMAT)
+
+
+@dataclass(frozen=True, slots=True)
+class Term:
+    """A subscription's running term: when it ends (None: never), and whether it may still
+    renew at its end (False once the asset was discontinued during it)."""
+
+    end: str | None
+    renews: bool
+
+
+def subscription_term(limit: DurationLimit, start: str) -> Term:
+    """The first term of a subscription begun at `start` under the asset's `limit`."""
+    if limit.days is None:
+        return Term(None, False)
+    return Term(add_days(start, limit.days), True)
+
+
+def running_term(term: Term, asset: Asset, now: str) -> Term:
+    """The term as it runs at `now`: renewed by whole periods of the asset's duration limit
+    while the asset is released and the limit renews (auto_renew; unlimited renews into a term
+    that never ends). A discontinued asset renews nothing: its running terms end as they are."""
+    end = term.end
+    if end is None:
+        return term
+    released = asset.status is Status.RELEASED
+    if not term.renews or not released:
+        return Term(end, False)
+    if now < end:
+        return term
+    limit = asset.duration_limit
+    if limit.days is None:
+        return Term(None, False)
+    if not limit.auto_renew:  # the limit in force at the end says: no renewal
+        return Term(end, False)
+    period = timedelta(days=limit.days)
+    start = _parse_time(end)
+    periods = (_parse_time(now) - start) // period + 1  # whole periods: the new end is > now
+    return Term((start + periods * period).strftime(TIME_FORMAT), True)
+
+
+def settle_term(term: Term, before: Asset, after: Asset, now: str) -> Term:
+    """The term to keep when a write takes the asset from `before` to `after` at `now`: the
+    term running under the old limit is kept to its end; discontinuing ends its renewals."""
+    running = running_term(term, before, now)
+    if after.status is Status.DISCONTINUED:
+        return Term(running.end, False)
+    return running
+
+
+def settles_terms(before: Asset | None, after: Asset) -> bool:
+    """Whether a write changes what running terms become (a discontinue, a new limit)."""
+    return before is not None and (
+        (before.status is Status.RELEASED and after.status is Status.DISCONTINUED)
+        or before.duration_limit != after.duration_limit
+    )
+
+
+def subscribe_refusal(asset: Asset, account: str) -> Violation | None:
+    """Why `account` may not subscribe to `asset`, which it may see; None if it may."""
+    if account == asset.publisher:
+        return Violation(
+            "request-invalid",
+            f"{account!r} publishes asset {asset.id!r}: its owner sees it without a subscription",
+        )
+    if asset.status is Status.DISCONTINUED:
+        return Violation(
+            "conflict",
+            f"asset {asset.id!r} is discontinued and takes no new subscriptions (running terms "
+            "are kept); it opens to subscriptions again when its publisher releases it",
+        )
+    return None
 
 
 def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -67,6 +67,7 @@ class Shape:
     version_description: Text
     statuses: frozenset[str]
     min_versions: int
+    agreement: Text
 
 
 def _schema() -> dict[str, Any]:
@@ -121,6 +122,11 @@ def shape() -> Shape:
         version_description=_text("version description", version["description"], defs),
         statuses=frozenset(defs["status"]["enum"]),
         min_versions=asset["versions"]["minItems"],
+        agreement=_text(
+            "agreement id",
+            schema["properties"]["publisher"]["properties"]["accepted_agreements"]["items"],
+            defs,
+        ),
     )
 
 
@@ -241,6 +247,39 @@ def check_application(name: str, region: str, image: str | None) -> list[str]:
 def check_registry_pattern(pattern: str) -> list[str]:
     """Why `pattern` cannot be an allowed-registry pattern (empty if it can)."""
     return _token_problems("registry pattern", pattern)
+
+
+# An agreement's title, as the operator names it: one line a person reads.
+MAX_AGREEMENT_TITLE = 200
+
+
+def check_account(name: str) -> list[str]:
+    """Why `name` cannot be an account (empty if it can): a publisher's account, or a
+    consumer's as specific_users lists it."""
+    problem = replace(shape().user, what="account").problem(name)
+    return [problem] if problem else []
+
+
+def check_category(slug: str) -> list[str]:
+    """Why `slug` cannot be a category of the taxonomy (empty if it can)."""
+    problem = shape().category.problem(slug)
+    return [problem] if problem else []
+
+
+def check_agreement(agreement_id: str, title: str | None = None) -> list[str]:
+    """Why an agreement (its id, and its title if given) cannot be in a catalog."""
+    problems = [p for p in (shape().agreement.problem(agreement_id),) if p]
+    if title is not None:
+        if not title.strip():
+            problems.append("agreement title is empty")
+        elif len(title) > MAX_AGREEMENT_TITLE:
+            problems.append(
+                f"agreement title is {len(title):,} characters; at most "
+                f"{MAX_AGREEMENT_TITLE} allowed"
+            )
+        elif not title.isprintable():
+            problems.append(f"agreement title {quoted(title)} may hold no control characters")
+    return problems
 
 
 def _token_problems(what: str, value: str) -> list[str]:

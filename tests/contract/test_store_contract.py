@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
-from gallery_sync.gallery import WriteRequest, migrations, open_gallery
+from gallery_sync.gallery import Subscription, WriteRequest, migrations, open_gallery
 from gallery_sync.gallery.local import SqliteStore
 from gallery_sync.gallery.search import WebSession
 from gallery_sync.gallery.service import (
@@ -294,6 +294,52 @@ class StoreContract:
         assert [s.asset for s in store.subscriptions(account="bob")] == ["alpha", "bravo"]
         assert len(store.subscriptions()) == 3
         assert store.subscriptions(asset="alpha", account="nobody") == []
+
+    def test_a_transaction_reads_and_keeps_subscriptions_and_settles_them_with_a_write(
+        self, store: Any
+    ) -> None:
+        write(store, create("alpha"), create("bravo"))
+        held = Subscription("alpha", "bob", "2030-01-01T00:00:00Z", "2030-01-31T00:00:00Z", True)
+        with store.transaction() as tx:
+            tx.keep_subscription(held)
+            tx.keep_subscription(replace(held, asset="bravo", ends_at=None, auto_renew=False))
+        with store.transaction() as tx:
+            assert tx.subscriptions_of(["alpha"]) == [held]
+            assert [s.asset for s in tx.subscriptions_of(["alpha", "bravo", "none"])] == [
+                "alpha",
+                "bravo",
+            ]
+        # A write that settles terms keeps them in the same statement batch as the asset.
+        [asset] = read(store, "alpha").values()
+        settled = replace(held, auto_renew=False)
+        with store.transaction() as tx:
+            tx.store([StoredWrite(asset, asset.revision + 1, {}, [], (settled,))])
+        assert store.subscriptions(asset="alpha") == [settled]
+        # ... and a transaction that fails keeps none of it.
+        with pytest.raises(RuntimeError), store.transaction() as tx:
+            tx.keep_subscription(replace(held, account="eve"))
+            raise RuntimeError("rolled back")
+        assert [s.account for s in store.subscriptions()] == ["bob", "bob"]
+
+    def test_the_operator_adds_and_removes_categories_and_agreements(self, store: Any) -> None:
+        assert store.add_category("weather-forecast") is True
+        assert store.add_category("weather-forecast") is False
+        assert "weather-forecast" in catalog_in_transaction(store).categories
+        assert store.remove_category("weather-forecast") is True
+        assert store.remove_category("weather-forecast") is False
+        assert "weather-forecast" not in catalog_in_transaction(store).categories
+        assert store.add_agreement("export", "Export terms") == "added"
+        assert store.add_agreement("export", "Export terms") == "unchanged"
+        assert store.add_agreement("export", "Export terms, v2") == "updated"
+        assert store.agreement_titles()["export"] == "Export terms, v2"
+        assert "export" in catalog_in_transaction(store).agreements
+        assert store.remove_agreement("export") is True
+        assert store.remove_agreement("export") is False
+        assert "export" not in store.agreements()
+        for bad in (lambda: store.add_category("Not A Slug"), lambda: store.add_agreement("x", "")):
+            with pytest.raises(GalleryRefusal) as caught:
+                bad()
+            assert caught.value.code == "schema"
 
     def test_an_idempotency_key_keeps_its_first_reply_per_account(self, store: Any) -> None:
         assert store.idempotent("k1", "acme") is None

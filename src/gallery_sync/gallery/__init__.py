@@ -6,10 +6,14 @@ import enum
 import os
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.model import Application, Catalog, GalleryState, Operation
+from gallery_sync.model import SubscriberSummary as SubscriberSummary  # a gallery's answer
+
+if TYPE_CHECKING:
+    from gallery_sync.gallery.service import Store
 
 # The embedded gallery, relative to the config's root (as Terraform keeps .terraform/).
 DEFAULT_PATH = ".gallery/gallery.db"
@@ -82,19 +86,13 @@ class Token:
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
+    """An account's subscription to an asset: its running term (SPEC section 7)."""
+
     asset: str
     account: str
     started_at: str
     ends_at: str | None  # None: the term never ends
-    auto_renew: bool
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriberSummary:
-    """What discontinuing an asset does to people: how many keep access, until when."""
-
-    count: int = 0
-    last_end: str | None = None  # when the last running term ends; None: one never ends
+    auto_renew: bool  # whether it may still renew at its end (the asset's limit decides)
 
 
 class Admin(Protocol):
@@ -153,19 +151,46 @@ class Gallery(Protocol):
     def close(self) -> None: ...
 
 
-def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
+def _sqlite_store(url: str, create: bool) -> Store:
     from gallery_sync.gallery.local import SqliteStore
+
+    return SqliteStore.open(url, create=create)
+
+
+def _postgresql_store(url: str, create: bool) -> Store:
+    # psycopg is imported only here: the embedded path and --help never pay for it.
+    from gallery_sync.gallery.postgres import PostgresStore
+
+    return PostgresStore.open(url, create=create)
+
+
+STORES: dict[str, Callable[[str, bool], Store]] = {
+    "sqlite": _sqlite_store,
+    "postgresql": _postgresql_store,
+}
+
+
+def open_store(url: str, *, create: bool = False) -> Store:
+    """The store at `url` itself (the operator's `admin` and `serve`), no principal in front:
+    migrated to this version's schema; created only if `create`."""
+    opener = STORES.get(url.partition("://")[0] if "://" in url else "")
+    if opener is None or not url.strip():
+        raise GalleryUnavailable(
+            f"unknown store URL {url!r}; expected sqlite:///PATH or postgresql://HOST/DATABASE"
+        )
+    return opener(url, create)
+
+
+def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
     from gallery_sync.gallery.service import GalleryService
 
-    return GalleryService(SqliteStore.open(url, create=create), principal)
+    return GalleryService(_sqlite_store(url, create), principal)
 
 
 def _open_postgresql(url: str, create: bool, principal: Principal) -> Gallery:
-    # psycopg is imported only here: the embedded path and --help never pay for it.
-    from gallery_sync.gallery.postgres import PostgresStore
     from gallery_sync.gallery.service import GalleryService
 
-    return GalleryService(PostgresStore.open(url, create=create), principal)
+    return GalleryService(_postgresql_store(url, create), principal)
 
 
 def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from gallery_sync import rules, shape
@@ -30,6 +30,7 @@ from gallery_sync.model import (
     GalleryState,
     Operation,
     OpKind,
+    Status,
     apply_operation,
 )
 
@@ -56,6 +57,9 @@ class StoredWrite:
     revision: int
     covers: dict[str, bytes]
     audit: list[AuditRecord]
+    # Running terms the write settles (a discontinue ends their renewals, a new duration
+    # limit applies from their end): kept with the asset, in the same transaction.
+    subscriptions: tuple[Subscription, ...] = ()
 
 
 AppKey = tuple[str, str]  # (region, name)
@@ -90,6 +94,12 @@ class Transaction(CatalogSource, Protocol):
     def get_assets(self, asset_ids: Collection[str]) -> dict[str, Asset]: ...
 
     def known_covers(self, sha256s: Collection[str]) -> set[str]: ...
+
+    def subscriptions_of(self, asset_ids: Collection[str]) -> list[Subscription]:
+        """The subscriptions to these assets, as stored (their terms not yet renewed)."""
+
+    def keep_subscription(self, held: Subscription) -> None:
+        """Begin (or replace) a subscription."""
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested unit: an exception inside undoes what it wrote (raised as StoreError)."""
@@ -258,12 +268,37 @@ class GalleryService:
     def _sees_all(self) -> bool:
         return self.principal.local or self.principal.role is Role.ADMIN
 
-    def _may_see(self, asset: Asset) -> bool:
-        # The stores keep subscriptions (subscribe/subscriptions), but the service does not
-        # read them yet: nobody holds a running term.
-        return self._sees_all or rules.may_see(
-            asset, self.principal.account, rules.NOT_SUBSCRIBED, self._clock()
+    def _visible(self, assets: Collection[Asset]) -> list[Asset]:
+        """Those of `assets` the principal may see (rules.may_see, with its running terms)."""
+        if self._sees_all:
+            return list(assets)
+        account = self.principal.account
+        now = self._clock()
+        # Only a discontinued asset of another publisher asks for a term: look those up once.
+        asks = account is not None and any(
+            a.status is Status.DISCONTINUED and a.publisher != account for a in assets
         )
+        terms = self._terms(account) if asks and account is not None else {}
+        return [
+            a for a in assets if rules.may_see(a, account, _term_end(terms.get(a.id), a, now), now)
+        ]
+
+    def _may_see(self, asset: Asset) -> bool:
+        return bool(self._visible([asset]))
+
+    def _terms(self, account: str) -> dict[str, rules.Term]:
+        return {s.asset: _term(s) for s in self.store.subscriptions(account=account)}
+
+    def _seen(self, asset_id: str, found: Asset | None = None) -> Asset:
+        """The asset (read now, or as `found`), if the principal may see it; else not-found,
+        as for an asset that is not there (existence never leaks)."""
+        if found is None:
+            found = self.store.assets(ids=[asset_id]).get(asset_id)
+        if found is None or not self._may_see(found):
+            raise GalleryRefusal(
+                [Diagnostic.of("not-found", f"no asset {asset_id!r}", asset=asset_id)]
+            )
+        return found
 
     def account(self) -> str | None:
         # The embedded gallery is single-user: whoever runs it is publisher.account.
@@ -293,7 +328,11 @@ class GalleryService:
             yield [_unauthenticated(r) for r in requests]
             return
         yield from write_assets(
-            self.store, requests, account=account, applications_of=self._applications_of
+            self.store,
+            requests,
+            account=account,
+            applications_of=self._applications_of,
+            clock=self._clock,
         )
 
     def write_asset(self, request: WriteRequest) -> int:
@@ -318,8 +357,56 @@ class GalleryService:
             return None
         return self.store.cover(sha256)
 
+    def asset(self, asset_id: str) -> Asset | None:
+        """The asset, if it exists and the principal may see it (a subscriber: a discontinued
+        asset while its term runs); None either way otherwise."""
+        found = self.store.assets(ids=[asset_id]).get(asset_id)
+        return found if found is not None and self._may_see(found) else None
+
+    def subscribe(self, asset_id: str) -> Subscription:
+        """Subscribe the principal's account to a released asset it may see: a term of the
+        asset's duration limit from now. A term already running that ends later (or never) is
+        kept as it is: subscribing again never shortens access."""
+        account = self.principal.account
+        if account is None:
+            raise GalleryRefusal([_unauthenticated_diagnostic("subscribing", asset_id)])
+        now = self._clock()
+        with self.store.transaction() as tx:
+            # Read under the write lock: a discontinue (which settles every term it finds)
+            # cannot commit between this read and the new term.
+            asset = self._seen(asset_id, tx.get_assets([asset_id]).get(asset_id))
+            refusal = rules.subscribe_refusal(asset, account)
+            if refusal is not None:
+                raise GalleryRefusal([_diagnostic(refusal, asset_id)])
+            term = rules.subscription_term(asset.duration_limit, now)
+            for held in tx.subscriptions_of([asset_id]):
+                if held.account != account:
+                    continue
+                running = rules.running_term(_term(held), asset, now)
+                if running.end is None or (term.end is not None and running.end >= term.end):
+                    return replace(held, ends_at=running.end, auto_renew=running.renews)
+            subscription = Subscription(asset_id, account, now, term.end, term.renews)
+            tx.keep_subscription(subscription)
+        return subscription
+
     def subscribers(self, asset_id: str) -> SubscriberSummary:
-        return SubscriberSummary()  # subscriptions are not read by the service yet
+        """How many subscribers keep access, and until when the last term runs, were the asset
+        discontinued now: its owner's question (anyone else: not-found)."""
+        asset = self._seen(asset_id)
+        if not self._sees_all and asset.publisher != self.principal.account:
+            raise GalleryRefusal(
+                [Diagnostic.of("not-found", f"no asset {asset_id!r}", asset=asset_id)]
+            )
+        now = self._clock()
+        ends = [
+            rules.running_term(_term(s), asset, now).end
+            for s in self.store.subscriptions(asset=asset_id)
+        ]
+        running = [end for end in ends if end is None or end > now]
+        if not running:
+            return SubscriberSummary()
+        last = None if None in running else max(e for e in running if e is not None)
+        return SubscriberSummary(len(running), last)
 
     def add_application(self, app: Application) -> str:
         account = self._applications_of
@@ -337,12 +424,24 @@ class GalleryService:
 Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refused
 
 
+def _term(subscription: Subscription) -> rules.Term:
+    return rules.Term(subscription.ends_at, subscription.auto_renew)
+
+
+def _term_end(term: rules.Term | None, asset: Asset, now: str) -> str | None:
+    """When the principal's access through a subscription ends (NOT_SUBSCRIBED: it has none)."""
+    if term is None:
+        return rules.NOT_SUBSCRIBED
+    return rules.running_term(term, asset, now).end
+
+
 def write_assets(
     store: Store,
     requests: Sequence[WriteRequest],
     *,
     account: str,
     applications_of: str | None = None,
+    clock: Callable[[], str] = _now,
 ) -> Iterator[list[Outcome]]:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch. The versions may use the applications of `applications_of` (default: `account`'s).
@@ -353,7 +452,7 @@ def write_assets(
     for batch in _batches(requests):
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch, account, applications_of)
+                outcomes = _write_batch(tx, batch, account, applications_of, clock)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
         yield outcomes
@@ -384,7 +483,11 @@ def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest
 
 
 def _write_batch(
-    tx: Transaction, requests: Sequence[WriteRequest], account: str, applications_of: str | None
+    tx: Transaction,
+    requests: Sequence[WriteRequest],
+    account: str,
+    applications_of: str | None,
+    clock: Callable[[], str],
 ) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
@@ -423,6 +526,7 @@ def _write_batch(
         outcomes.append(write.revision)
     if not writes and not refused_audit:
         return outcomes
+    writes = _settle_terms(tx, stored, writes, clock)
     try:
         with tx.savepoint():
             tx.store([w for _, w in writes], refused_audit)
@@ -436,6 +540,34 @@ def _write_batch(
         with tx.savepoint():
             tx.store([], refused_audit)
     return outcomes
+
+
+def _settle_terms(
+    tx: Transaction,
+    stored: dict[str, Asset],
+    writes: list[tuple[int, StoredWrite]],
+    clock: Callable[[], str],
+) -> list[tuple[int, StoredWrite]]:
+    """The writes, each that discontinues its asset or changes its duration limit with the
+    running terms it settles (rules.settle_term): renewal stays a lazy read after that."""
+    settling = {
+        w.asset.id: w for _, w in writes if rules.settles_terms(stored.get(w.asset.id), w.asset)
+    }
+    if not settling:
+        return writes
+    now = clock()
+    settled: dict[str, list[Subscription]] = {}
+    for held in tx.subscriptions_of(list(settling)):
+        write = settling[held.asset]
+        term = rules.settle_term(_term(held), stored[held.asset], write.asset, now)
+        if term != _term(held):
+            settled.setdefault(held.asset, []).append(
+                replace(held, ends_at=term.end, auto_renew=term.renews)
+            )
+    return [
+        (i, replace(w, subscriptions=tuple(settled[w.asset.id])) if w.asset.id in settled else w)
+        for i, w in writes
+    ]
 
 
 class _Refused(Exception):

@@ -70,6 +70,18 @@ class TxTables:
     def remember(self, key: str, account: str, response: str) -> None:
         remember(self.db, key, account, response)
 
+    def subscriptions_of(self, asset_ids: Collection[str]) -> list[Subscription]:
+        """The subscriptions to these assets (whose writes the transaction holds locked)."""
+        found = []
+        for asset in sorted(set(asset_ids)):
+            rows = self.db.execute(_SUBSCRIPTION + " WHERE asset = ?", (asset,)).fetchall()
+            found += [Subscription(a, c, s, e, bool(r)) for a, c, s, e, r in rows]
+        return found
+
+    def keep_subscription(self, held: Subscription) -> None:
+        """Begin (or replace) a subscription, in this transaction."""
+        self.db.execute(SAVE_SUBSCRIPTION, _subscription_row(held))
+
 
 _TOKEN = "SELECT id, account, role, created_at, revoked_at FROM tokens"
 _SUBSCRIPTION = "SELECT asset, account, started_at, ends_at, auto_renew FROM subscriptions"
@@ -220,6 +232,52 @@ class SqlTables(CatalogReads):
 
     # --- The operator's settings -----------------------------------------------------------
 
+    def add_category(self, slug: str) -> bool:
+        """Add a category to the taxonomy; False if it was there."""
+        refuse_malformed(shape.check_category(slug))
+        with self._write() as db:
+            added = db.execute(
+                "INSERT INTO categories VALUES (?) ON CONFLICT (id) DO NOTHING RETURNING id",
+                (slug,),
+            ).fetchone()
+            bump_catalog_version(db)
+        return added is not None
+
+    def remove_category(self, slug: str) -> bool:
+        """Take a category out of the taxonomy (assets keep it); False if it was not there."""
+        return self._remove_from_catalog("categories", slug)
+
+    def _remove_from_catalog(self, table: str, key: str) -> bool:
+        with self._write() as db:
+            sql = f"DELETE FROM {table} WHERE id = ? RETURNING id"  # table: ours, never input
+            removed = db.execute(sql, (key,)).fetchone()
+            bump_catalog_version(db)
+        return removed is not None
+
+    def agreement_titles(self) -> dict[str, str]:
+        """Every agreement's id and title."""
+        return dict(self._rows("SELECT id, title FROM agreements ORDER BY id"))
+
+    def add_agreement(self, agreement_id: str, title: str) -> str:
+        """Add an agreement (or give it a new title): "added", "updated" or "unchanged"."""
+        refuse_malformed(shape.check_agreement(agreement_id, title))
+        with self._write() as db:
+            row = db.execute("SELECT title FROM agreements WHERE id = ?", (agreement_id,))
+            before = row.fetchone()
+            if before is not None and before[0] == title:
+                return "unchanged"
+            db.execute(
+                "INSERT INTO agreements VALUES (?, ?) ON CONFLICT (id) DO UPDATE "
+                "SET title = excluded.title",
+                (agreement_id, title),
+            )
+            bump_catalog_version(db)
+        return "added" if before is None else "updated"
+
+    def remove_agreement(self, agreement_id: str) -> bool:
+        """Take an agreement out (new publishes no longer need it); False if it was not there."""
+        return self._remove_from_catalog("agreements", agreement_id)
+
     def set_allowed_registries(self, patterns: list[str]) -> None:
         """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
         if not patterns:
@@ -266,12 +324,7 @@ class SqlTables(CatalogReads):
     ) -> None:
         """Begin (or replace) `account`'s term on `asset`; the rules decided it may."""
         with self._write() as db:
-            db.execute(
-                "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?) ON CONFLICT (asset, account) "
-                "DO UPDATE SET started_at = excluded.started_at, ends_at = excluded.ends_at, "
-                "auto_renew = excluded.auto_renew",
-                (asset, account, start, end, int(auto_renew)),
-            )
+            db.execute(SAVE_SUBSCRIPTION, (asset, account, start, end, int(auto_renew)))
 
     def subscriptions(
         self, asset: str | None = None, account: str | None = None
@@ -418,6 +471,14 @@ ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description
   status = excluded.status"""
 SAVE_AUDIT = """
 INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
+SAVE_SUBSCRIPTION = """
+INSERT INTO subscriptions (asset, account, started_at, ends_at, auto_renew) VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (asset, account) DO UPDATE SET started_at = excluded.started_at,
+  ends_at = excluded.ends_at, auto_renew = excluded.auto_renew"""
+
+
+def _subscription_row(held: Subscription) -> tuple[Any, ...]:
+    return (held.asset, held.account, held.started_at, held.ends_at, int(held.auto_renew))
 
 
 @dataclass(frozen=True, slots=True)
@@ -428,6 +489,7 @@ class Rows:
     assets: list[tuple[Any, ...]]
     versions: list[tuple[Any, ...]]
     audit: list[tuple[Any, ...]]
+    subscriptions: list[tuple[Any, ...]]  # running terms the writes settled
 
     def statements(self) -> list[tuple[str, Sequence[tuple[Any, ...]]]]:
         return [
@@ -435,6 +497,7 @@ class Rows:
             (SAVE_ASSETS, self.assets),
             (SAVE_VERSIONS, self.versions),
             (SAVE_AUDIT, self.audit),
+            (SAVE_SUBSCRIPTION, self.subscriptions),
         ]
 
 
@@ -454,6 +517,7 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
     versions: list[tuple[Any, ...]] = []
     covers: list[tuple[str, bytes]] = []
     records: list[AuditRecord] = []
+    settled: list[tuple[Any, ...]] = []
     for write in writes:
         a = write.asset
         assets.append(
@@ -478,13 +542,14 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
         ]
         covers += write.covers.items()
         records += write.audit
+        settled += map(_subscription_row, write.subscriptions)
     # orjson: ~9x json.dumps on audit records, which carry whole assets for a create.
     dumps = orjson.dumps
     rows = [
         (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
         for r in (*records, *audit)
     ]
-    return Rows(covers, assets, versions, rows)
+    return Rows(covers, assets, versions, rows, settled)
 
 
 ASSET_COLUMNS = (

@@ -23,6 +23,7 @@ from gallery_sync.render.values import (
     is_multiline_text,
     more,
     shown,
+    subscriber_effect,
     summary,
     text_diff,
 )
@@ -212,6 +213,11 @@ def _asset_section(asset: AssetPlan) -> str:
         f"<summary>{ICON.get(asset.action, '')} <code>{markdown_text(asset.id)}</code>: "
         f"{asset.action.value}{risk}</summary>",
         "",
+        *(
+            [f"👥 {markdown_text(subscriber_effect(asset.subscribers))}", ""]
+            if asset.subscribers is not None
+            else []
+        ),
         "| field | before | after |",
         "| --- | --- | --- |",
     ]

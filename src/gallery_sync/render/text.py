@@ -23,6 +23,7 @@ from gallery_sync.render.values import (
     is_multiline_text,
     more,
     shown,
+    subscriber_effect,
     summary,
     text_diff,
     versions_phrase,
@@ -165,6 +166,10 @@ def _asset_block(asset: AssetPlan) -> list[str]:
     revision = f" (revision {asset.revision})" if asset.revision is not None else ""
     head = click.style(f"{symbol} asset {terminal_line(asset.id)}", fg=colour, bold=True)
     lines = [f"{head} {VERB.get(asset.action, '')}{revision}"]
+    if asset.subscribers is not None:
+        lines.append(
+            "    " + click.style(terminal_line(subscriber_effect(asset.subscribers)), fg="red")
+        )
     for change in sorted(asset.changes, key=lambda c: c.risk is not Risk.IRREVERSIBLE):
         mark = _IRREVERSIBLE_MARK if change.risk is Risk.IRREVERSIBLE else ""
         sym = CHANGE_SYMBOL[change.change.op]

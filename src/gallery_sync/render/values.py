@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 from gallery_sync.diff import Change, ChangeOp
-from gallery_sync.model import DurationLimit, OpKind, Visibility, version_key
+from gallery_sync.model import DurationLimit, OpKind, SubscriberSummary, Visibility, version_key
 from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
 
 MAX_SHOWN = 60
@@ -175,3 +175,19 @@ def text_diff(before: str, after: str) -> list[str]:
             before.splitlines(), after.splitlines(), "before", "after", lineterm="", n=2
         )
     )
+
+
+def subscriber_effect(effect: SubscriberSummary) -> str:
+    """What a discontinue does to people, as every format says it (SPEC section 7):
+    `discontinue: 12 subscribers keep access until their terms end; the last term runs until
+    2027-02-01`."""
+    if effect.count == 0:
+        return "discontinue: no subscriber keeps access (no term is running)"
+    head = (
+        f"discontinue: {count(effect.count, 'subscriber')} "
+        f"{'keeps' if effect.count == 1 else 'keep'} access until "
+        f"{'its term ends' if effect.count == 1 else 'their terms end'}; "
+    )
+    if effect.last_end is None:
+        return head + "a term never ends (subscribed while the duration was unlimited)"
+    return head + f"the last term runs until {effect.last_end[:10]}"

@@ -18,22 +18,10 @@ from collections.abc import AsyncIterator, Callable
 from fastapi import FastAPI
 
 from gallery_sync.errors import GallerySyncError
-from gallery_sync.gallery import Principal, Role
+from gallery_sync.gallery import Principal
+from gallery_sync.gallery.accounts import Unauthenticated, authenticate
 from gallery_sync.gallery.service import GalleryService, Store
 from gallery_sync.web import create_web
-from gallery_sync.web.session import digest
-
-
-class TokenRefused(Exception):
-    """The token is unknown or revoked."""
-
-
-def authenticate(store: Store, token: str) -> Principal:
-    """A token's principal by the hash the store keeps (as `serve`'s authenticator does)."""
-    found = store.token(digest(token))
-    if found is None or found.revoked:
-        raise TokenRefused("the token is unknown or revoked")
-    return Principal(found.account, Role(found.role))
 
 
 def open_store(url: str, *, create: bool = False) -> Store:
@@ -91,7 +79,7 @@ def create_app(
     app = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     app.include_router(
         create_web(
-            store=stores.get, authenticate=authenticate, refused=(TokenRefused,), gallery=gallery
+            store=stores.get, authenticate=authenticate, refused=(Unauthenticated,), gallery=gallery
         )
     )
     return app

@@ -19,6 +19,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from gallery_sync import rules
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import Principal, Role
 from gallery_sync.gallery.service import GalleryService, Store
@@ -57,7 +58,7 @@ GalleryFor = Callable[[Store, Principal], GalleryService]
 
 
 def _static(name: str, media_type: str) -> tuple[bytes, str, str]:
-    data = resources.files("gallery_sync.web").joinpath("static", name).read_bytes()
+    data = resources.files("gallery_sync.web").joinpath(f"static/{name}").read_bytes()
     return data, media_type, '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
 
 
@@ -368,14 +369,11 @@ def _asset_json(a: Asset) -> dict[str, Any]:
 
 
 def _visible_asset(web: Web, store: Store, who: Visitor, asset_id: str) -> Asset | None:
+    """The asset if the visitor may see it (the service decides: rules.may_see, with the
+    visitor's running terms); None alike for one that is not there."""
     if not SLUG.match(asset_id):
         return None
-    found = store.assets(ids=[asset_id]).get(asset_id)
-    if found is None:
-        return None
-    service = web.gallery(store, who.principal)
-    # The service's own decision (rules.may_see, with the visitor's running terms).
-    return found if service._may_see(found) else None
+    return web.gallery(store, who.principal).asset(asset_id)
 
 
 def _asset_page(
@@ -391,13 +389,14 @@ def _asset_page(
     asset = _visible_asset(web, store, who, asset_id)
     if asset is None:
         return _not_found(web, request, who)
-    service = web.gallery(store, who.principal)
     term = None
     if who.account is not None and who.account != asset.publisher:
-        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        now = time.strftime(rules.TIME_FORMAT, time.gmtime())
         for held in store.subscriptions(asset=asset.id, account=who.account):
-            if held.ends_at is None or held.ends_at > now:
-                term = held
+            # As it runs now: renewed lazily by whole periods while the asset is released.
+            running = rules.running_term(rules.Term(held.ends_at, held.auto_renew), asset, now)
+            if running.end is None or running.end > now:
+                term = running
     context = {
         "asset": asset,
         "description": web.rendered.render(asset.description),
@@ -408,7 +407,6 @@ def _asset_page(
             and who.account != asset.publisher
             and asset.status is Status.RELEASED
             and term is None
-            and callable(getattr(service, "subscribe", None))
         ),
         "error": error,
     }
@@ -435,13 +433,8 @@ def _subscribe(web: Web, request: Request, asset_id: str, form: dict[str, str]) 
         return _secured(RedirectResponse(f"/signin?next=/models/{asset_id}", 303))
     if _visible_asset(web, store, who, asset_id) is None:
         return _not_found(web, request, who)
-    service = web.gallery(store, who.principal)
-    subscribe = getattr(service, "subscribe", None)
-    if not callable(subscribe):
-        message = "This gallery does not take subscriptions yet."
-        return _asset_page(web, request, store, who, asset_id, error=message, status=501)
     try:
-        subscribe(asset_id)
+        web.gallery(store, who.principal).subscribe(asset_id)
     except GalleryRefusal as refusal:
         message = "; ".join(d.message for d in refusal.diagnostics)
         return _asset_page(web, request, store, who, asset_id, error=message, status=409)

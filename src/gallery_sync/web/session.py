@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 
 from gallery_sync.gallery import Principal, Role
+from gallery_sync.gallery.accounts import token_hash
 from gallery_sync.gallery.search import WebSession
 from gallery_sync.gallery.service import Store
 
@@ -22,7 +23,7 @@ ANONYMOUS = Principal(None)
 
 
 def digest(secret: str) -> str:
-    """What the store keeps of a secret (hex sha256), as it keeps a token's."""
+    """What the store keeps of a session id (hex sha256)."""
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -71,7 +72,7 @@ def begin(store: Store, token: str) -> str:
     store.create_session(
         WebSession(
             digest(session_id),
-            digest(token),
+            token_hash(token),
             new_secret(),
             _stamp(start),
             _stamp(start + SESSION_SECONDS),
