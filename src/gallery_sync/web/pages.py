@@ -132,21 +132,22 @@ def _routes(router: APIRouter, web: Web) -> None:
         }
         return _secured(Response(orjson.dumps(body), media_type="application/json"))
 
-    @router.get("/models/{asset_id}")
-    def asset_page(request: Request, asset_id: str) -> Response:
-        store = web.store()
-        who = _visitor(request, store)
-        return _asset_page(web, request, store, who, asset_id)
-
     @router.get("/models/{asset_id}.json")
     def asset_json(request: Request, asset_id: str) -> Response:
-        """An asset as JSON, as the asset page reads it (for comparison)."""
+        """An asset as JSON, as the asset page reads it (for comparison). Before the page's
+        route, which would take `ID.json` for an id."""
         store = web.store()
         who = _visitor(request, store)
         found = _visible_asset(web, store, who, asset_id)
         if found is None:
             return _secured(Response(b'{"error":"not found"}', 404, media_type="application/json"))
         return _secured(Response(orjson.dumps(_asset_json(found)), media_type="application/json"))
+
+    @router.get("/models/{asset_id}")
+    def asset_page(request: Request, asset_id: str) -> Response:
+        store = web.store()
+        who = _visitor(request, store)
+        return _asset_page(web, request, store, who, asset_id)
 
     @router.post("/models/{asset_id}/subscribe")
     async def subscribe(request: Request, asset_id: str) -> Response:
