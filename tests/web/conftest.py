@@ -42,13 +42,16 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def screenshot() -> Callable[[Any, str], None]:
-    """Write the page as NAME-desktop.png and NAME-phone.png in tests/web/screenshots/."""
+    """Write the page as NAME-desktop.png, NAME-phone.png (whole pages) and NAME-desktop-top.png
+    (the first screen) in tests/web/screenshots/."""
     SCREENSHOTS.mkdir(exist_ok=True)
 
     def take(page: Any, name: str) -> None:
         for width, height, kind in ((1280, 900, "desktop"), (390, 844, "phone")):
             page.set_viewport_size({"width": width, "height": height})
             page.screenshot(path=str(SCREENSHOTS / f"{name}-{kind}.png"), full_page=True)
+            if kind == "desktop":  # what a screen shows first (docs/img/models.png is one)
+                page.screenshot(path=str(SCREENSHOTS / f"{name}-{kind}-top.png"))
         page.set_viewport_size({"width": 1280, "height": 900})
 
     return take

@@ -354,7 +354,13 @@ _MARKUP = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|<[^>]*>|[#*_`>|~]+|:?-{2,}:?")
 
 def _excerpt(description: str, length: int = 160) -> str:
     """A description's first words as plain text (Markdown marks and tags left out)."""
-    text = " ".join(_MARKUP.sub(lambda m: m.group(1) or " ", description[:2000]).split())
+
+    def plain(mark: re.Match[str]) -> str:
+        if mark.group(1) is not None:  # a link or image: its text
+            return mark.group(1)
+        return "" if mark.group(0)[0] in "*_`~" else " "  # emphasis joins; the rest separates
+
+    text = " ".join(_MARKUP.sub(plain, description[:2000]).split())
     return text if len(text) <= length else text[: length - 1].rsplit(" ", 1)[0] + "…"
 
 
