@@ -14,7 +14,7 @@ import pytest
 
 CHROMIUM = Path(os.environ.get("GALLERY_TEST_CHROMIUM", "/usr/bin/chromium"))
 AXE = Path(__file__).parent / "web" / "node_modules" / "axe-core" / "axe.min.js"
-HOW = "apt-get install -y chromium && npm install --prefix tests/web axe-core (or run .ci/run)"
+HOW = "make browser-tests-setup (apt-get install chromium; npm ci in tests/web)"
 
 
 def missing() -> str | None:
