@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 GS := $(BIN)/gallery-sync
 IMAGE := swr.cn-north-4.myhuaweicloud.com/acme-ml/summarizer-t5@sha256:9f2c1e0b7a4d3c5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f708192a3b4c5d6
 
-.PHONY: install demo test lint bench bench-100k clean
+.PHONY: install demo test lint bench bench-100k clean browser-tests-setup
 
 install: $(VENV)/.installed
 
@@ -36,12 +36,19 @@ lint: install
 test: lint
 	$(BIN)/pytest -q
 
+# The browser tests' tools: Debian's Chromium (Playwright drives /usr/bin/chromium; its own
+# browser download cannot work here) and axe-core from the npm registry, in tests/web.
+browser-tests-setup: install
+	command -v chromium >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq chromium)
+	cd tests/web && npm ci --silent --no-audit --no-fund
+
 bench: install
 	$(BIN)/python -m pip install --quiet check-jsonschema
 	$(BIN)/python -m compileall -q src
 	$(BIN)/python benchmarks/bench.py
 	$(BIN)/python benchmarks/scale.py --assets 10000
 	$(BIN)/python benchmarks/reconcile_bench.py --assets 10000 --rounds 100
+	$(BIN)/python benchmarks/web.py --assets 10000
 
 # Issue 15's figures at 100,000 assets (several minutes): every command, every shape.
 bench-100k: install

@@ -994,8 +994,9 @@ def reconcile(
 def reconcile_status(status_addr: str) -> None:
     """Print a running reconcile loop's JSON status."""
     from gallery_sync.reconcile_http import fetch_status
+    from gallery_sync.render.escape import json_text
 
-    echo(_json_text(fetch_status(status_addr)))
+    echo(json_text(fetch_status(status_addr)))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -85,6 +85,23 @@ def may_see(asset: Asset, account: str | None, term_end: str | None, now: str) -
     return False
 
 
+@dataclass(frozen=True, slots=True)
+class Audience:
+    """Whose listing of RELEASED assets a store is asked for, as a filter its query applies:
+    `may_see` restricted to released assets, which no term decides. sees_all: every released
+    asset (the embedded gallery's user, an admin); else the public ones, the account's own
+    and those whose specific_users list it (anonymous: the public ones)."""
+
+    account: str | None
+    sees_all: bool = False
+
+    def admits(self, asset: Asset) -> bool:
+        """The same decision in Python: what the stores' SQL must agree with (contract)."""
+        if asset.status is not Status.RELEASED:
+            return False
+        return self.sees_all or may_see(asset, self.account, NOT_SUBSCRIBED, "")
+
+
 # --- Subscription terms (SPEC section 7): when a subscriber's access ends ------------------
 #
 # Times are ISO-8601 UTC strings, "2026-05-01T12:00:00Z": they compare as text. A stored term

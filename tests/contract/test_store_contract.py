@@ -20,6 +20,7 @@ import pytest
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
 from gallery_sync.gallery import Subscription, WriteRequest, migrations, open_gallery
 from gallery_sync.gallery.local import SqliteStore
+from gallery_sync.gallery.search import WebSession
 from gallery_sync.gallery.service import (
     BATCH_SIZE,
     EMBEDDED_ACCOUNT,
@@ -39,6 +40,7 @@ from gallery_sync.model import (
     Visibility,
     VisibilityLevel,
 )
+from gallery_sync.rules import Audience
 
 AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
 COVER = b"\x89PNG a cover"
@@ -376,6 +378,138 @@ class StoreContract:
         )
         assert caught.value.code == "gallery-unavailable"
         assert dump(store) == before
+
+    # --- Searching released assets (the web gallery) ---------------------------------------
+
+    def keep(self, store: Any, *assets: Asset) -> None:
+        """Store assets as they are (no rule asked), the first of them the newest."""
+        with store.transaction() as tx:
+            tx.store([StoredWrite(a, 1, {}, []) for a in assets])
+        for age, a in enumerate(assets):
+            store.db.execute(
+                "UPDATE assets SET created_at = ? WHERE id = ?",
+                (f"2024-01-01T00:00:{59 - age:02}Z", a.id),
+            )
+
+    def listing(self) -> list[Asset]:
+        v = (Version("1.0.0", "cn-north-4", "app"),)
+        pub = Visibility(VisibilityLevel.PUBLIC)
+        bob = Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset({"bob", "carol"}))
+        return [
+            Asset(
+                "tulips",
+                "acme",
+                "Tulip finder",
+                v,
+                description="Finds tulips in fields",
+                categories=("computer-vision", "image-classification"),
+                visibility=pub,
+            ),
+            Asset("secret", "acme", "Secret tulips", v, categories=("computer-vision",)),
+            Asset(
+                "shared",
+                "acme",
+                "Shared roses",
+                v,
+                description="roses for bob",
+                categories=("ocr",),
+                visibility=bob,
+            ),
+            Asset("gone", "acme", "Gone tulips", v, visibility=pub, status=Status.DISCONTINUED),
+            Asset("bobs", "bob", "Bob's private OCR", v, categories=("ocr",)),
+            Asset(
+                "invoices",
+                "zed",
+                "Invoice reader",
+                v,
+                description="Reads invoices: OCR",
+                categories=("ocr", "computer-vision"),
+                visibility=pub,
+            ),
+        ]
+
+    @pytest.mark.parametrize(
+        "audience",
+        [
+            Audience(None),
+            Audience("bob"),
+            Audience("acme"),
+            Audience("carol"),
+            Audience("nobody"),
+            Audience(None, sees_all=True),
+        ],
+        ids=lambda a: "all" if a.sees_all else str(a.account),
+    )
+    def test_a_listing_is_what_the_rules_admit_newest_first(
+        self, store: Any, audience: Audience
+    ) -> None:
+        assets = self.listing()
+        self.keep(store, *assets)
+        page = store.search_released(audience)
+        expected = [a.id for a in assets if audience.admits(a)]
+        assert [a.id for a in page.assets] == expected
+        assert page.total == len(expected)
+        assert page.assets[0] == store.assets(ids=[expected[0]])[expected[0]]
+
+    def test_a_search_matches_every_word_as_a_prefix_of_title_or_description(
+        self, store: Any
+    ) -> None:
+        self.keep(store, *self.listing())
+        anon = Audience(None)
+
+        def found(text: str, audience: Audience = anon) -> list[str]:
+            return [a.id for a in store.search_released(audience, text=text).assets]
+
+        assert found("tulip") == ["tulips"]
+        assert found("FIELDS tul") == ["tulips"]
+        assert found("ocr") == ["invoices"]
+        assert found("roses", Audience("bob")) == ["shared"]
+        assert found("tulip", Audience("acme")) == ["tulips", "secret"]
+        assert found('"tulip" OR NOT* (x') == []  # syntax is only separators: no such words
+        assert found('tulip)*"') == ["tulips"]
+
+    def test_the_search_index_follows_every_write(self, store: Any) -> None:
+        [flowers] = write(store, create("flowers", "Flowers of spring"))
+        assert flowers == 1
+        anon = Audience(None)
+        assert [a.id for a in store.search_released(anon, text="spring").assets] == ["flowers"]
+        write(store, retitle("flowers", 1, "Roses of autumn"))
+        assert store.search_released(anon, text="spring").assets == []
+        assert [a.id for a in store.search_released(anon, text="autumn").assets] == ["flowers"]
+
+    def test_categories_filter_by_any_with_counts_before_the_filter(self, store: Any) -> None:
+        self.keep(store, *self.listing())
+        page = store.search_released(Audience("bob"), categories=["ocr", "image-classification"])
+        assert [a.id for a in page.assets] == ["tulips", "shared", "bobs", "invoices"]
+        assert page.categories == {"computer-vision": 2, "image-classification": 1, "ocr": 3}
+        searched = store.search_released(Audience(None), text="tulip", categories=["ocr"])
+        assert (searched.assets, searched.total) == ([], 0)
+        assert searched.categories == {"computer-vision": 1, "image-classification": 1}
+
+    def test_pages_by_offset_and_the_total_past_the_last(self, store: Any) -> None:
+        v = (Version("1.0.0", "cn-north-4", "app"),)
+        pub = Visibility(VisibilityLevel.PUBLIC)
+        self.keep(
+            store, *[Asset(f"m{i:02}", "acme", f"Model {i}", v, visibility=pub) for i in range(7)]
+        )
+        pages = [store.search_released(Audience(None), offset=o, limit=3) for o in (0, 3, 6, 9)]
+        assert [[a.id for a in p.assets] for p in pages] == [
+            ["m00", "m01", "m02"],
+            ["m03", "m04", "m05"],
+            ["m06"],
+            [],
+        ]
+        assert {p.total for p in pages} == {7}
+
+    def test_a_web_session_is_kept_by_hash_until_it_expires_or_ends(self, store: Any) -> None:
+        live = WebSession("s1", "t1", "c1", "2024-01-01T00:00:00Z", "2999-01-01T00:00:00Z")
+        old = WebSession("s2", "t2", "c2", "2024-01-01T00:00:00Z", "2024-01-02T00:00:00Z")
+        store.create_session(live)
+        store.create_session(old)
+        assert store.web_session("s1") == live
+        assert store.web_session("s2") is None
+        store.end_session("s1")
+        assert store.web_session("s1") is None
 
 
 def dump(store: Any) -> list[tuple[Any, ...]]:

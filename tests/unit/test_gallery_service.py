@@ -485,7 +485,10 @@ def test_a_full_disk_fails_the_write_and_keeps_nothing(gallery: GalleryService) 
     [outcomes] = gallery.write_assets(
         [
             request(Operation(OpKind.CREATE, value=big), asset="tulips"),
-            request(Operation(OpKind.UPDATE_FIELDS, value={"title": "x" * 100}), revision=1),
+            # Larger than the slack the search index leaves in the file's last pages.
+            request(
+                Operation(OpKind.UPDATE_FIELDS, value={"description": "e" * 40_000}), revision=1
+            ),
         ]
     )
     for outcome in outcomes:

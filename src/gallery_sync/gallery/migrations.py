@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
@@ -71,10 +71,13 @@ class Migration:
     version: int
     sql: str  # statements separated by ';', with {blob} and {id} spelled by the dialect
     then: Callable[[Database], None] | None = None
+    # Statements of one dialect only, run after `sql` whole (a trigger's body holds ';').
+    by_dialect: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     def statements(self, dialect: Dialect) -> list[str]:
         text = self.sql.format(**dialect.words)
-        return [s.strip() for s in text.split(";") if s.strip()]
+        shared = [s.strip() for s in text.split(";") if s.strip()]
+        return shared + list(self.by_dialect.get(dialect.name, ()))
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -132,6 +135,42 @@ CREATE TABLE idempotency (
 CREATE INDEX assets_publisher ON assets (publisher, id);
 CREATE INDEX audit_account ON audit (account, id)
 """,
+    ),
+    # 3: the gallery on the web (SPEC 8). Sessions of signed-in browsers (only hashes: of the
+    # session id, and of the token signed in with); the Models page's order; full-text search
+    # over title and description, kept in step on every write by the database itself (SQLite:
+    # an FTS5 index the triggers feed; PostgreSQL: a generated tsvector column).
+    Migration(
+        3,
+        """
+CREATE TABLE web_sessions (
+    session_hash TEXT PRIMARY KEY, token_hash TEXT NOT NULL, csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL, expires_at TEXT NOT NULL);
+CREATE INDEX assets_newest ON assets (status, created_at, id)
+""",
+        by_dialect={
+            "sqlite": (
+                "CREATE VIRTUAL TABLE assets_fts USING fts5(title, description, "
+                "content='assets', content_rowid='rowid')",
+                "INSERT INTO assets_fts (assets_fts) VALUES ('rebuild')",
+                "CREATE TRIGGER assets_fts_insert AFTER INSERT ON assets BEGIN "
+                "INSERT INTO assets_fts (rowid, title, description) "
+                "VALUES (new.rowid, new.title, new.description); END",
+                "CREATE TRIGGER assets_fts_delete AFTER DELETE ON assets BEGIN "
+                "INSERT INTO assets_fts (assets_fts, rowid, title, description) "
+                "VALUES ('delete', old.rowid, old.title, old.description); END",
+                "CREATE TRIGGER assets_fts_update AFTER UPDATE OF title, description ON assets "
+                "BEGIN INSERT INTO assets_fts (assets_fts, rowid, title, description) "
+                "VALUES ('delete', old.rowid, old.title, old.description); "
+                "INSERT INTO assets_fts (rowid, title, description) "
+                "VALUES (new.rowid, new.title, new.description); END",
+            ),
+            "postgresql": (
+                "ALTER TABLE assets ADD COLUMN search tsvector GENERATED ALWAYS AS "
+                "(to_tsvector('simple', title || ' ' || description)) STORED",
+                "CREATE INDEX assets_search ON assets USING GIN (search)",
+            ),
+        },
     ),
 )
 LATEST = MIGRATIONS[-1].version

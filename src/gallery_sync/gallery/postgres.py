@@ -21,6 +21,7 @@ import psycopg
 
 from gallery_sync.errors import GalleryUnavailable, StoreError
 from gallery_sync.gallery import migrations
+from gallery_sync.gallery.search import tsquery
 from gallery_sync.gallery.service import AuditRecord, StoredWrite
 from gallery_sync.gallery.sqlstore import (
     ASSET_COLUMNS,
@@ -240,6 +241,17 @@ class PostgresStore(_PgReads, SqlTables):
         """id -> publisher of those of `ids` that exist."""
         rows = self._rows("SELECT id, publisher FROM assets WHERE id = ANY(?)", (list(ids),))
         return dict(rows)
+
+    # Searching released assets: the tsvector column of migration 3, JSON as jsonb.
+    TEXT_MATCH = "a.search @@ to_tsquery('simple', ?)"
+    CATEGORY_ROWS = "jsonb_array_elements_text(a.categories::jsonb) AS c(value)"
+    LISTED = (
+        "(left(a.visibility, 1) = '{' AND "
+        "(a.visibility::jsonb -> 'specific_users') @> to_jsonb(?::text))"
+    )
+
+    def _text_query(self, words: list[str]) -> str:
+        return tsquery(words)
 
     def _audit_change(self, row: tuple[Any, ...]) -> dict[str, Any]:
         value = orjson.loads(row[4])

@@ -22,6 +22,7 @@ from gallery_sync.gallery import (
     Token,
     WriteRequest,
 )
+from gallery_sync.gallery.search import SearchPage, WebSession
 from gallery_sync.model import (
     Application,
     Asset,
@@ -180,6 +181,26 @@ class Store(CatalogSource, Admin, Protocol):
         """The reply kept for this Idempotency-Key of this account, if any."""
 
     def remember(self, key: str, account: str, response: str) -> None: ...
+
+    # --- The web gallery (SPEC 8): searching released assets, browsers' sessions ---
+
+    def search_released(
+        self,
+        audience: rules.Audience,
+        *,
+        text: str = "",
+        categories: Collection[str] = (),
+        offset: int = 0,
+        limit: int = 24,
+    ) -> SearchPage:
+        """A page of the released assets `audience` admits, newest first, matching every word
+        of `text` (full-text, as prefixes) and any of `categories`; with counts."""
+
+    def create_session(self, session: WebSession) -> None: ...
+
+    def web_session(self, session_hash: str) -> WebSession | None: ...
+
+    def end_session(self, session_hash: str) -> None: ...
 
     def close(self) -> None: ...
 

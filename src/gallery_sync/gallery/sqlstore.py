@@ -18,6 +18,7 @@ from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import AuditEntry, Subscription, Token
 from gallery_sync.gallery.migrations import Database
+from gallery_sync.gallery.search import SearchPage, WebSession, fts5_query, search_words
 from gallery_sync.model import (
     Application,
     Asset,
@@ -26,6 +27,7 @@ from gallery_sync.model import (
     Version,
     Visibility,
 )
+from gallery_sync.rules import Audience
 
 if TYPE_CHECKING:
     from gallery_sync.gallery.service import AuditRecord, StoredWrite
@@ -355,6 +357,103 @@ class SqlTables(CatalogReads):
     def remember(self, key: str, account: str, response: str) -> None:
         with self._write() as db:
             remember(db, key, account, response)
+
+    # --- Searching released assets (the web gallery's Models page) -------------------------
+
+    # How each database spells: a full-text match of the search words (`?`: the query as
+    # `_text_query` spells it), an asset's categories as rows `c(value)`, and whether an
+    # account (`?`) is in its specific_users. SQLite's here; PostgreSQL overrides them.
+    TEXT_MATCH = "a.rowid IN (SELECT rowid FROM assets_fts WHERE assets_fts MATCH ?)"
+    CATEGORY_ROWS = "json_each(a.categories) AS c"
+    LISTED = (
+        "EXISTS (SELECT 1 FROM json_each(a.visibility, '$.specific_users') u WHERE u.value = ?)"
+    )
+
+    def _text_query(self, words: list[str]) -> str:
+        return fts5_query(words)
+
+    def search_released(
+        self,
+        audience: Audience,
+        *,
+        text: str = "",
+        categories: Collection[str] = (),
+        offset: int = 0,
+        limit: int = 24,
+    ) -> SearchPage:
+        """The released assets `audience` may see whose title or description holds every word
+        of `text` (as a prefix) and that are in any of `categories`: the page at `offset`,
+        newest first; how many match; per category, how many match but for `categories`."""
+        where = ["a.status = 'released'"]
+        args: list[object] = []
+        if not audience.sees_all:
+            seen = ["a.visibility = ?"]
+            args.append(json.dumps(Visibility.from_json("public").to_json()))
+            if audience.account is not None:
+                seen += ["a.publisher = ?", self.LISTED]
+                args += (audience.account, audience.account)
+            where.append("(" + " OR ".join(seen) + ")")
+        words = search_words(text)
+        if words:
+            where.append(self.TEXT_MATCH)
+            args.append(self._text_query(words))
+        facets = self._rows(
+            f"SELECT c.value, COUNT(*) FROM assets a, {self.CATEGORY_ROWS} "
+            f"WHERE {' AND '.join(where)} GROUP BY c.value",
+            args,
+        )
+        chosen = sorted(set(categories))
+        if chosen:
+            marks = ", ".join("?" * len(chosen))
+            where.append(f"EXISTS (SELECT 1 FROM {self.CATEGORY_ROWS} WHERE c.value IN ({marks}))")
+            args += chosen
+        rows = self._rows(
+            f"SELECT a.id, COUNT(*) OVER () FROM assets a WHERE {' AND '.join(where)} "
+            "ORDER BY a.created_at DESC, a.id LIMIT ? OFFSET ?",
+            [*args, limit, offset],
+        )
+        if rows:
+            total = int(rows[0][1])
+        else:  # past the last page: the count alone
+            total = int(
+                self._rows(f"SELECT COUNT(*) FROM assets a WHERE {' AND '.join(where)}", args)[0][0]
+            )
+        found = self.assets(ids=[r[0] for r in rows])
+        return SearchPage(
+            [found[r[0]] for r in rows if r[0] in found],
+            total,
+            {str(name): int(count) for name, count in facets},
+        )
+
+    # --- Browsers' sessions (only hashes are kept) -----------------------------------------
+
+    def create_session(self, session: WebSession) -> None:
+        """Keep a new session; the expired ones go."""
+        with self._write() as db:
+            db.execute("DELETE FROM web_sessions WHERE expires_at <= ?", (now(),))
+            db.execute(
+                "INSERT INTO web_sessions VALUES (?, ?, ?, ?, ?)",
+                (
+                    session.session_hash,
+                    session.token_hash,
+                    session.csrf,
+                    session.created_at,
+                    session.expires_at,
+                ),
+            )
+
+    def web_session(self, session_hash: str) -> WebSession | None:
+        """The session of this hash, unless it has expired."""
+        rows = self._rows(
+            "SELECT session_hash, token_hash, csrf, created_at, expires_at FROM web_sessions "
+            "WHERE session_hash = ? AND expires_at > ?",
+            (session_hash, now()),
+        )
+        return WebSession(*rows[0]) if rows else None
+
+    def end_session(self, session_hash: str) -> None:
+        with self._write() as db:
+            db.execute("DELETE FROM web_sessions WHERE session_hash = ?", (session_hash,))
 
 
 def _where(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
