@@ -644,10 +644,27 @@ def apps_registries(
     operator = opened.admin()
     if writes:
         if operator is None:
-            raise UsageError("only the embedded gallery's registries are set from here")
+            raise UsageError(
+                f"the registries of {opened.url} are its operator's: set them with "
+                "`gallery-sync admin registries PATTERN... --store URL`"
+            )
         operator.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
     for pattern in opened.catalog(()).allowed_registries:
         echo(terminal_line(pattern) + "\n")
+
+
+@cli.command()
+@click.option(
+    "--store", required=True, help="sqlite:///PATH (one process) or postgresql://HOST/DATABASE."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def serve(store: str, host: str, port: int) -> None:
+    """Serve the gallery over HTTP (migrating its store first) until SIGTERM."""
+    from gallery_sync.server.app import run
+
+    gc.enable()  # main() turns it off for short commands; a server runs for days
+    run(store, host, port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -136,17 +136,17 @@ def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
     return GalleryService(SqliteStore.open(url, create=create), principal)
 
 
-def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:
-    raise GalleryUnavailable(
-        f"cannot open {url}: served galleries (http://, https://) are not supported by this "
-        "version yet; use the embedded gallery (sqlite:///PATH)"
-    )
+def _open_http(url: str, create: bool, principal: Principal) -> Gallery:
+    # Who calls is the token's (GALLERY_TOKEN), never the principal the CLI would give.
+    from gallery_sync.gallery.http import HttpGallery
+
+    return HttpGallery(url)
 
 
 OPENERS: dict[str, Callable[[str, bool, Principal], Gallery]] = {
     "sqlite": _open_sqlite,
-    "http": _refuse_served,
-    "https": _refuse_served,
+    "http": _open_http,
+    "https": _open_http,
 }
 
 
