@@ -47,7 +47,7 @@ class HttpGallery:
         import httpx
 
         self.url = url.rstrip("/")
-        self._token = token if token is not None else (os.environ.get(TOKEN_VARIABLE) or None)
+        self._token = (token if token is not None else os.environ.get(TOKEN_VARIABLE)) or None
         headers = {"Accept": "application/json", "User-Agent": "gallery-sync"}
         if self._token is not None:
             headers["Authorization"] = f"Bearer {self._token}"
