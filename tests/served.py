@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-
 import pytest
 
 from helpers import cli_env
@@ -120,8 +119,8 @@ def env_with(token: str | None, url: str) -> dict[str, str]:
     return out
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(name="served")
+def served_fixture(tmp_path: Path) -> Iterator[Served]:
     """`serve` over a fresh SQLite store."""
     server = Served(f"sqlite:///{tmp_path / 'served.db'}", tmp_path)
     try:
@@ -130,8 +129,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
         server.stop()
 
 
-@pytest.fixture
-def served_pg(pg_url: str, tmp_path: Path) -> Iterator[Served]:
+@pytest.fixture(name="served_pg")
+def served_pg_fixture(pg_url: str, tmp_path: Path) -> Iterator[Served]:
     """`serve` over a fresh PostgreSQL schema."""
     server = Served(pg_url, tmp_path)
     try:

@@ -12,10 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 from helpers import APPS, FLOWERS, Workspace, cli_env, config, copy_example
-from served import Served, env_with, served, served_pg  # noqa: F401
+from served import Served, env_with, served_fixture, served_pg_fixture  # noqa: F401
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"s" * 32
 COVER = hashlib.sha256(PNG).hexdigest()
