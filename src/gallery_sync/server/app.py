@@ -8,7 +8,7 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -225,7 +225,14 @@ def create_app(store_url: str) -> FastAPI:
 
     stores = Stores(store_url)
     metrics = Metrics()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        stores.close()
+
     app = FastAPI(
+        lifespan=lifespan,
         title="gallery-sync",
         version=__version__,
         description="The served gallery (SPEC section 7). Errors are RFC 9457 problem JSON "
@@ -240,10 +247,6 @@ def create_app(store_url: str) -> FastAPI:
     app.include_router(routes.router)
     app.add_middleware(GZipMiddleware, minimum_size=1024)
     app.add_middleware(Guard, metrics=metrics)
-
-    @app.on_event("shutdown")
-    def _close() -> None:
-        stores.close()
 
     return app
 
