@@ -6,14 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import httpx
 
-from helpers import APPS, FLOWERS, Workspace, cli_env, config, copy_example
+from helpers import APPS, FLOWERS, Workspace, config, copy_example
 from served import Served, env_with, served_fixture, served_pg_fixture  # noqa: F401
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"s" * 32
@@ -378,54 +376,21 @@ def test_a_token_never_appears_in_the_servers_output(served: Served) -> None:
 
 
 def test_serve_refuses_a_store_it_cannot_open_in_one_line(tmp_path: Path) -> None:
-    (tmp_path / "not.db").write_bytes(b"this is not a database, it is text" * 100)
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gallery_sync",
-            "serve",
-            "--store",
-            f"sqlite:///{tmp_path / 'not.db'}",
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert proc.returncode == 1
-    [line] = proc.stderr.splitlines()
+    ws = Workspace(tmp_path)
+    ws.write("not.db", "this is not a database, it is text" * 100)
+    refused = ws.run("serve", "--store", f"sqlite:///{tmp_path / 'not.db'}")
+    assert refused.code == 1
+    [line] = refused.err.splitlines()
     assert line.startswith("error: cannot open the gallery at ")
-    bad = subprocess.run(
-        [sys.executable, "-m", "gallery_sync", "serve", "--store", "mysql://x/y"],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert bad.returncode == 1 and bad.stderr.startswith("error: unknown store URL")
+    bad = ws.run("serve", "--store", "mysql://x/y")
+    assert bad.code == 1 and bad.err.startswith("error: unknown store URL")
 
 
-def test_serve_on_a_port_in_use_is_one_line(served: Served) -> None:
+def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path, served: Served) -> None:
     port = served.url.rsplit(":", 1)[1]
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gallery_sync",
-            "serve",
-            "--store",
-            served.store_url,
-            "--port",
-            port,
-        ],
-        capture_output=True,
-        text=True,
-        env=cli_env(),
-        timeout=60,
-    )
-    assert proc.returncode == 1
-    assert proc.stderr.splitlines() == [
+    taken = Workspace(tmp_path).run("serve", "--store", served.store_url, "--port", port)
+    assert taken.code == 1
+    assert taken.err.splitlines() == [
         f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
     ]
 

@@ -139,19 +139,24 @@ class OperationBody(BaseModel):
     value: Any = None
 
 
-class AssetWrite(BaseModel):
-    """What one write to one asset does, and on what the publisher agreed."""
+class _Declared(BaseModel):
+    """What a publisher declares with a write: agreements accepted, its message, new covers."""
 
     model_config = ConfigDict(extra="forbid")
-    operations: list[OperationBody] = Field(max_length=10_000)
     accepted_agreements: list[Annotated[str, Field(max_length=100)]] = Field(
         default=[], max_length=100
     )
-    plan_hash: str = Field(default="", max_length=200)
     message: str = Field(default="", max_length=10_000)
     covers: dict[Annotated[str, Field(pattern=SHA256)], str] = Field(
         default={}, description="sha256 -> the image, base64"
     )
+
+
+class AssetWrite(_Declared):
+    """What one write to one asset does, and on what the publisher agreed."""
+
+    operations: list[OperationBody] = Field(max_length=10_000)
+    plan_hash: str = Field(default="", max_length=200)
 
 
 class BatchWrite(AssetWrite):
@@ -225,14 +230,8 @@ def patch_asset(
     return _write_one(request, g, write)
 
 
-class AssetPut(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class AssetPut(_Declared):
     asset: dict[str, Any] = Field(description="the asset as `show --format json` has it")
-    accepted_agreements: list[Annotated[str, Field(max_length=100)]] = Field(
-        default=[], max_length=100
-    )
-    message: str = Field(default="", max_length=10_000)
-    covers: dict[Annotated[str, Field(pattern=SHA256)], str] = Field(default={})
 
 
 @router.put("/v1/assets/{asset_id}", summary="Make one asset as given (If-Match)")
