@@ -103,7 +103,7 @@ def make_token(store_url: str, account: str, role: str = "publisher") -> str:
     from gallery_sync.server.app import open_store
     from gallery_sync.server.auth import token_hash
 
-    token = "gst_" + secrets.token_urlsafe(24)
+    token = "gs_" + secrets.token_urlsafe(24)
     store = open_store(store_url, create=True)
     try:
         store.create_token(account, role, token_hash(token))  # type: ignore[attr-defined]

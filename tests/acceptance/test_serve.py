@@ -75,11 +75,11 @@ def test_writes_without_a_token_or_with_a_bad_or_revoked_one_are_401(served: Ser
     headers = {"If-Match": '"1"'}
     no_token = api(served, "PATCH", "/v1/assets/flowers", json=update, headers=headers)
     assert "needs a token" in problem(no_token, 401, "unauthenticated")["detail"]
-    bad = api(served, "PATCH", "/v1/assets/flowers", "gst_wrong", json=update, headers=headers)
+    bad = api(served, "PATCH", "/v1/assets/flowers", "gs_wrong", json=update, headers=headers)
     problem(bad, 401, "unauthenticated")
     assert bad.headers["WWW-Authenticate"] == "Bearer"
-    problem(api(served, "GET", "/v1/me", "gst_wrong"), 401, "unauthenticated")
-    problem(api(served, "GET", "/v1/assets/flowers", "gst_wrong"), 401, "unauthenticated")
+    problem(api(served, "GET", "/v1/me", "gs_wrong"), 401, "unauthenticated")
+    problem(api(served, "GET", "/v1/assets/flowers", "gs_wrong"), 401, "unauthenticated")
     basic = api(served, "GET", "/v1/me", headers={"Authorization": "Basic eDp5"})
     problem(basic, 401, "unauthenticated")
     revoked = served.token("acme")
@@ -357,7 +357,7 @@ def test_a_token_never_appears_in_the_servers_output(served: Served) -> None:
     acme = publisher(served, "acme")
     create(served, acme, "flowers")
     api(served, "GET", "/v1/assets/flowers", acme)
-    api(served, "GET", "/v1/me", "gst_not_a_real_token")
+    api(served, "GET", "/v1/me", "gs_not_a_real_token")
     api(
         served,
         "POST",
@@ -368,7 +368,7 @@ def test_a_token_never_appears_in_the_servers_output(served: Served) -> None:
     )
     code, output = served.stop()
     assert code == 0  # SIGTERM: a clean stop
-    assert acme not in output and "gst_not_a_real_token" not in output
+    assert acme not in output and "gs_not_a_real_token" not in output
     assert "Traceback" not in output
 
 
