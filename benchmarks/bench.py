@@ -74,11 +74,12 @@ def fresh_gallery(path: Path, n: int) -> None:
         f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
         "from generate import application\n"
         "from gallery_sync.gallery import open_gallery\n"
+        "from gallery_sync.gallery.sqlstore import bump_catalog_version\n"
         f"g = open_gallery('sqlite:///{path}', create=True)\n"
         "with g.store.transaction() as tx:\n"
-        "    tx.db.executemany('INSERT INTO applications VALUES (?, ?, NULL)',\n"
+        "    tx.db.executemany(\"INSERT INTO applications VALUES ('', ?, ?, NULL)\",\n"
         f"        [application(i, v)[::-1] for i in range({n}) for v in range(6)])\n"
-        "    tx.bump_catalog_version()\n"
+        "    bump_catalog_version(tx.db)\n"
     )
     subprocess.run([PY, "-c", code], check=True)
 

@@ -145,7 +145,7 @@ def hostile_gallery(ws: Workspace) -> None:
     gallery.write_asset(WriteRequest("flowers", None, (create,), agreed, message=HOSTILE))
     gallery.close()
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
-    db.execute("INSERT INTO applications VALUES ('cn-north-4', ?, NULL)", ("app" + HOSTILE,))
+    db.execute("INSERT INTO applications VALUES ('', 'cn-north-4', ?, NULL)", ("app" + HOSTILE,))
     db.commit()
     db.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from gallery_sync.gallery.migrations import LATEST
 from helpers import Result, Workspace, cli_env, config
 
 IDS = ["aaa", "bbb", "ccc"]
@@ -99,8 +100,8 @@ def test_a_gallery_of_a_newer_format_is_refused_untouched(ws: Workspace) -> None
         assert result.code == 1, args
         assert result.err == (
             "error: cannot open the gallery at .gallery/gallery.db: it is of a newer format "
-            "(schema version 7) than this gallery-sync understands (1); it was left untouched. "
-            "Upgrade gallery-sync to use it\n"
+            f"(schema version 7) than this gallery-sync understands ({LATEST}); it was left "
+            "untouched. Upgrade gallery-sync to use it\n"
         )
     assert files(ws) == before
 

@@ -1,18 +1,19 @@
 """What every Gallery must do, whoever calls it: one set of tests, run by each implementation
-by subclassing (as fsspec's abstract tests are). The embedded gallery runs it here; the HTTP
-client (against a real `serve`) subclasses GalleryContract the same way."""
+by subclassing (as fsspec's abstract tests are). The gallery service runs it here over the
+SQLite store (the embedded gallery) and over PostgreSQL; the HTTP client (against a real
+`serve`) subclasses GalleryContract the same way."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import Gallery, Principal, Role, WriteRequest, open_gallery
-from gallery_sync.gallery.service import GalleryService
+from gallery_sync.gallery.service import GalleryService, Store
 from gallery_sync.model import Application, Operation, OpKind
 
 AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
@@ -48,9 +49,13 @@ def refusal(g: Gallery, request: WriteRequest) -> str:
     return outcome.code
 
 
+APPS = (Application("app", "cn-north-4"), Application("app2", "cn-north-4"))
+
+
 class GalleryContract:
-    """Subclass and implement `connect`: a gallery holding applications app/app2 in
-    cn-north-4, seen through `as_(account)` for any account."""
+    """Subclass and implement the `as_` fixture: a gallery seen through `as_(account)` for
+    any account, each account holding applications app/app2 in cn-north-4 (applications
+    belong to an account)."""
 
     @pytest.fixture
     def as_(self, tmp_path: Path) -> As:
@@ -128,26 +133,59 @@ class GalleryContract:
         assert catalog.agreements == AGREED and "ocr" in catalog.categories
         assert dict(as_("acme").catalog(()).applications) == {}
 
+    def test_a_version_may_use_only_its_publishers_applications(self, as_: As) -> None:
+        assert as_("acme").add_application(Application("mine", "cn-north-4")) == "added"
+        body = asset(versions={"1.0.0": {**V1, "ai_application": "mine"}})
+        create_op = Operation(OpKind.CREATE, value=body)
+        code = refusal(as_("other"), WriteRequest("theirs", None, (create_op,), AGREED))
+        assert code == "application-not-found"
+        assert create(as_("acme"), "flowers", body) == 1
+        assert ("cn-north-4", "mine") in as_("acme").catalog().applications
+        assert ("cn-north-4", "mine") not in as_("other").catalog().applications
+        assert dict(as_(None).catalog().applications) == {}
+
     def test_subscribers_of_an_asset_nobody_subscribed_to(self, as_: As) -> None:
         create(as_("acme"), "flowers", asset("public"))
         summary = as_("acme").subscribers("flowers")
         assert (summary.count, summary.last_end) == (0, None)
 
 
+def services(store: Store) -> As:
+    """The gallery service over `store` as each account would reach it through a server
+    (a publisher's token; None: no token); an account's applications are registered the
+    first time it is seen."""
+    seen: set[str] = set()
+
+    def as_(account: str | None) -> Gallery:
+        role = Role.PUBLISHER if account is not None else None
+        service = GalleryService(store, Principal(account, role))
+        if account is not None and account not in seen:
+            seen.add(account)
+            for app in APPS:
+                service.add_application(app)
+        return service
+
+    return as_
+
+
 class TestEmbeddedGallery(GalleryContract):
     """The gallery service over the SQLite store, with principals as a server would give."""
 
     @pytest.fixture
-    def as_(self, tmp_path: Path) -> As:
-        url = f"sqlite:///{tmp_path / 'g.db'}"
-        opened = open_gallery(url, create=True)
+    def as_(self, tmp_path: Path) -> Iterator[As]:
+        opened = open_gallery(f"sqlite:///{tmp_path / 'g.db'}", create=True)
         assert isinstance(opened, GalleryService)
-        opened.add_application(Application("app", "cn-north-4"))
-        opened.add_application(Application("app2", "cn-north-4"))
-        store = opened.store
+        yield services(opened.store)
+        opened.close()
 
-        def as_(account: str | None) -> Gallery:
-            role = Role.PUBLISHER if account is not None else None
-            return GalleryService(store, Principal(account, role))
 
-        return as_
+class TestPostgresGallery(GalleryContract):
+    """The gallery service over the PostgreSQL store, as `serve` on PostgreSQL uses it."""
+
+    @pytest.fixture
+    def as_(self, pg_url: str) -> Iterator[As]:
+        opened = open_gallery(pg_url, create=True)
+        assert isinstance(opened, GalleryService)
+        assert type(opened.store).__name__ == "PostgresStore"
+        yield services(opened.store)
+        opened.close()

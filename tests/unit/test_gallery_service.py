@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
-from gallery_sync.gallery import Principal, WriteRequest, open_gallery
+from gallery_sync.gallery import Principal, Role, WriteRequest, open_gallery
+from gallery_sync.gallery.migrations import LATEST
 from gallery_sync.gallery.service import BATCH_SIZE, GalleryService
 from gallery_sync.model import Application, Operation, OpKind
 
@@ -276,7 +277,8 @@ def test_catalog_looks_up_only_the_applications_asked_for(gallery: GalleryServic
 
     def reads() -> tuple[int, int]:
         found = [s for s in statements if "FROM applications" in s]
-        return sum("WHERE" in s for s in found), sum("WHERE" not in s for s in found)
+        targeted = ["json_each" in s for s in found]  # the whole list is one account's
+        return sum(targeted), len(targeted) - sum(targeted)
 
     catalog = gallery.catalog(())
     assert "ocr" in catalog.categories and catalog.applications == {}
@@ -364,7 +366,7 @@ def test_a_gallery_of_a_newer_format_is_refused_untouched(tmp_path: Path) -> Non
     path = tmp_path / "g.db"
     open_gallery(f"sqlite:///{path}", create=True).close()
     db = sqlite3.connect(path)
-    db.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(LATEST + 1),))
     db.commit()
     db.close()
     before = path.read_bytes()
@@ -372,9 +374,9 @@ def test_a_gallery_of_a_newer_format_is_refused_untouched(tmp_path: Path) -> Non
         with pytest.raises(GalleryUnavailable) as caught:
             open_gallery(f"sqlite:///{path}", create=create_it)
         assert str(caught.value) == (
-            f"cannot open the gallery at {path}: it is of a newer format (schema version 2) than "
-            "this gallery-sync understands (1); it was left untouched. Upgrade gallery-sync to "
-            "use it"
+            f"cannot open the gallery at {path}: it is of a newer format (schema version "
+            f"{LATEST + 1}) than this gallery-sync understands ({LATEST}); it was left untouched. "
+            "Upgrade gallery-sync to use it"
         )
     assert path.read_bytes() == before
     assert not Path(f"{path}-wal").exists()
@@ -538,3 +540,22 @@ def test_the_store_refuses_applications_and_registries_no_catalog_could_hold(
         with pytest.raises(GalleryRefusal):
             operator.set_allowed_registries(patterns)
     assert file_bytes(gallery) == before
+
+
+def test_the_embedded_galleries_applications_are_every_local_publishers(tmp_path: Path) -> None:
+    """`apps add` runs without a config: its applications are the account '' catalog, which
+    any publisher of the embedded gallery uses; a served principal has only its own."""
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    reader = open_gallery(url, create=True)  # as `apps add`: Principal(None, local=True)
+    assert reader.add_application(Application("app", "cn-north-4")) == "added"
+    assert isinstance(reader, GalleryService)
+    rows = reader.store.db.execute("SELECT account, region, name FROM applications")
+    assert rows.fetchall() == [("", "cn-north-4", "app")]
+    for account in ("acme", "zed"):
+        local = GalleryService(reader.store, Principal.embedded(account))
+        made = Operation(OpKind.CREATE, value=ASSET)
+        assert local.write_asset(WriteRequest(f"of-{account}", None, (made,), AGREED)) == 1
+        assert ("cn-north-4", "app") in local.catalog().applications
+    served = GalleryService(reader.store, Principal("acme", Role.PUBLISHER))
+    assert dict(served.catalog().applications) == {}
+    reader.close()

@@ -66,6 +66,30 @@ class AuditEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class Token:
+    """An API token as a store keeps it: never the token itself, only its hash."""
+
+    id: int
+    account: str
+    role: str
+    created_at: str
+    revoked_at: str | None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    asset: str
+    account: str
+    started_at: str
+    ends_at: str | None  # None: the term never ends
+    auto_renew: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SubscriberSummary:
     """What discontinuing an asset does to people: how many keep access, until when."""
 
@@ -136,6 +160,14 @@ def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
     return GalleryService(SqliteStore.open(url, create=create), principal)
 
 
+def _open_postgresql(url: str, create: bool, principal: Principal) -> Gallery:
+    # psycopg is imported only here: the embedded path and --help never pay for it.
+    from gallery_sync.gallery.postgres import PostgresStore
+    from gallery_sync.gallery.service import GalleryService
+
+    return GalleryService(PostgresStore.open(url, create=create), principal)
+
+
 def _open_http(url: str, create: bool, principal: Principal) -> Gallery:
     # Who calls is the token's (GALLERY_TOKEN), never the principal the CLI would give.
     from gallery_sync.gallery.http import HttpGallery
@@ -145,6 +177,7 @@ def _open_http(url: str, create: bool, principal: Principal) -> Gallery:
 
 OPENERS: dict[str, Callable[[str, bool, Principal], Gallery]] = {
     "sqlite": _open_sqlite,
+    "postgresql": _open_postgresql,
     "http": _open_http,
     "https": _open_http,
 }
@@ -184,6 +217,7 @@ def open_gallery(
     opener = OPENERS.get(scheme)
     if opener is None:
         raise GalleryUnavailable(
-            f"unknown gallery URL {url!r}; expected sqlite:///PATH (or http(s)://HOST)"
+            f"unknown gallery URL {url!r}; expected sqlite:///PATH, postgresql://HOST/DATABASE "
+            "(or http(s)://HOST)"
         )
     return opener(url, create, principal)

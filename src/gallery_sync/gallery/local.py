@@ -12,50 +12,25 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from gallery_sync import shape
-from gallery_sync.defaults import DEFAULT_AGREEMENTS, DEFAULT_CATEGORIES
-from gallery_sync.diagnostics import Diagnostic
-from gallery_sync.errors import GalleryRefusal, GalleryUnavailable, StoreError
-from gallery_sync.gallery import AuditEntry
-from gallery_sync.gallery.service import AppKey, AuditRecord, StoredWrite
+from gallery_sync.errors import GalleryUnavailable, StoreError
+from gallery_sync.gallery import migrations
+from gallery_sync.gallery.service import AuditRecord, StoredWrite
+from gallery_sync.gallery.sqlstore import (
+    ASSET_COLUMNS,
+    VERSION_COLUMNS,
+    CatalogReads,
+    SqlTables,
+    TxTables,
+    assets_from_rows,
+    rows_of,
+)
 from gallery_sync.model import (
-    Application,
     Asset,
     DurationLimit,
     Status,
-    Version,
     Visibility,
     version_key,
 )
-from gallery_sync.rules import DEFAULT_ALLOWED_REGISTRIES
-
-SCHEMA_VERSION = "1"
-
-DDL = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS categories (id TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS agreements (id TEXT PRIMARY KEY, title TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS applications (
-    region TEXT NOT NULL, name TEXT NOT NULL, image TEXT,
-    PRIMARY KEY (region, name));
-CREATE TABLE IF NOT EXISTS assets (
-    id TEXT PRIMARY KEY, publisher TEXT NOT NULL, title TEXT NOT NULL, cover TEXT,
-    description TEXT NOT NULL, categories TEXT NOT NULL, visibility TEXT NOT NULL,
-    duration_limit TEXT NOT NULL, status TEXT NOT NULL, revision INTEGER NOT NULL,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS versions (
-    asset_id TEXT NOT NULL REFERENCES assets(id), version TEXT NOT NULL,
-    region TEXT NOT NULL, ai_application TEXT NOT NULL, description TEXT NOT NULL,
-    status TEXT NOT NULL, created_at TEXT NOT NULL,
-    PRIMARY KEY (asset_id, version));
-CREATE TABLE IF NOT EXISTS covers (sha256 TEXT PRIMARY KEY, data BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT, time TEXT NOT NULL, account TEXT NOT NULL,
-    asset TEXT NOT NULL, change TEXT NOT NULL, plan_hash TEXT NOT NULL, message TEXT NOT NULL);
-CREATE INDEX IF NOT EXISTS audit_asset ON audit (asset, id);
-"""
 
 
 def now() -> str:
@@ -70,70 +45,22 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix) :])
 
 
-_SAVE_ASSETS = """
-INSERT INTO assets (id, publisher, title, cover, description, categories, visibility,
-                    duration_limit, status, revision, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
-  description = excluded.description, categories = excluded.categories,
-  visibility = excluded.visibility, duration_limit = excluded.duration_limit,
-  status = excluded.status, revision = excluded.revision, updated_at = excluded.updated_at"""
-_SAVE_VERSIONS = """
-INSERT INTO versions (asset_id, version, region, ai_application, description, status,
-                      created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
-  status = excluded.status"""
-_SAVE_AUDIT = """
-INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
-
-
-class _CatalogReads:
+class _CatalogReads(CatalogReads):
     """The catalog as stored, read in a transaction or outside one (CatalogSource)."""
 
     db: sqlite3.Connection
 
-    def _rows(self, query: str, args: tuple[Any, ...] = ()) -> list[Any]:
+    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
         try:
             return self.db.execute(query, args).fetchall()
         except sqlite3.Error as exc:
             raise _read_failure(self.db, exc) from exc
 
-    def categories(self) -> frozenset[str]:
-        return frozenset(r[0] for r in self._rows("SELECT id FROM categories"))
-
-    def agreements(self) -> frozenset[str]:
-        return frozenset(r[0] for r in self._rows("SELECT id FROM agreements"))
-
-    def allowed_registries(self) -> tuple[str, ...]:
-        rows = self._rows("SELECT value FROM meta WHERE key = 'allowed_registries'")
-        try:
-            return tuple(json.loads(rows[0][0])) if rows else ()
-        except _READ_FAILURES as exc:
-            raise _read_failure(self.db, exc) from exc
-
-    # Past this many keys one pass over the table is faster than looking each up.
-    POINT_LOOKUPS = 1000
-
-    def applications(self, keys: Collection[AppKey]) -> dict[AppKey, Application]:
-        if not keys:
-            return {}
-        if len(keys) > self.POINT_LOOKUPS:
-            wanted = set(keys)
-            return {k: a for a in self.list_applications() if (k := (a.region, a.name)) in wanted}
-        rows = self._rows(
-            "SELECT region, name, image FROM applications WHERE (region, name) IN "
-            "(SELECT value ->> 0, value ->> 1 FROM json_each(?))",
-            (json.dumps([list(k) for k in keys]),),
-        )
-        return {(r, n): Application(n, r, i) for r, n, i in rows}
-
-    def list_applications(self) -> list[Application]:
-        rows = self._rows("SELECT region, name, image FROM applications ORDER BY region, name")
-        return [Application(n, r, i) for r, n, i in rows]
+    def _damaged(self, exc: Exception) -> Exception:
+        return _read_failure(self.db, exc)
 
 
-class _Tx(_CatalogReads):
+class _Tx(_CatalogReads, TxTables):
     """The store side of one transaction, as the gallery service sees it."""
 
     def __init__(self, db: sqlite3.Connection) -> None:
@@ -191,76 +118,11 @@ class _Tx(_CatalogReads):
         return error
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
-        stamp = now()
-        # Visibility, duration limits and category sets repeat across assets: encode each once.
-        encoded: dict[object, str] = {}
-
-        def encode(value: Any, canonical: Callable[[Any], Any]) -> str:
-            text = encoded.get(value)
-            if text is None:
-                text = encoded[value] = json.dumps(canonical(value))
-            return text
-
-        assets: list[tuple[Any, ...]] = []
-        versions: list[tuple[Any, ...]] = []
-        covers: list[tuple[str, bytes]] = []
-        records: list[AuditRecord] = []
-        for write in writes:
-            a = write.asset
-            assets.append(
-                (
-                    a.id,
-                    a.publisher,
-                    a.title,
-                    a.cover,
-                    a.description,
-                    encode(a.categories, sorted),
-                    encode(a.visibility, Visibility.to_json),
-                    encode(a.duration_limit, DurationLimit.to_json),
-                    a.status.value,
-                    write.revision,
-                    stamp,
-                    stamp,
-                )
-            )
-            versions += [
-                (a.id, v.version, v.region, v.ai_application, v.description, v.status.value, stamp)
-                for v in a.versions
-            ]
-            covers += write.covers.items()
-            records += write.audit
-        # orjson: ~9x json.dumps on audit records, which carry whole assets for a create.
-        dumps = orjson.dumps
-        rows = [
-            (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
-            for r in (*records, *audit)
-        ]
-        db = self.db
         try:
-            db.executemany("INSERT OR IGNORE INTO covers VALUES (?, ?)", covers)
-            db.executemany(_SAVE_ASSETS, assets)
-            db.executemany(_SAVE_VERSIONS, versions)
-            db.executemany(_SAVE_AUDIT, rows)
+            for statement, rows in rows_of(writes, audit).statements():
+                self.db.executemany(statement, rows)
         except sqlite3.Error as exc:
             raise self.failure(exc) from exc
-
-    def bump_catalog_version(self) -> None:
-        self.db.execute(
-            "INSERT INTO meta VALUES ('catalog_version', '1') ON CONFLICT (key) DO UPDATE "
-            "SET value = CAST(CAST(value AS INTEGER) + 1 AS TEXT)"
-        )
-
-
-_ASSETS_QUERY = """
-SELECT id, publisher, title, cover, description, categories, visibility, duration_limit, status,
-       revision
-FROM assets"""
-_VERSIONS_QUERY = (
-    "SELECT asset_id, version, region, ai_application, description, status FROM versions"
-)
-
-
-_DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
 
 
 def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
@@ -273,47 +135,12 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
 
 
 def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
-    """Every asset (or `only` those), versions in version order: two flat queries, each stored
-    JSON value decoded once per distinct text (visibility and duration limits repeat across
-    thousands of assets)."""
+    """Every asset (or `only` those), versions in version order: two flat queries."""
     where = " WHERE {} IN (SELECT value FROM json_each(?))" if only is not None else ""
     args = (json.dumps(list(only)),) if only is not None else ()
-    versions: dict[str, list[Version]] = {}
-    rows = db.execute(_VERSIONS_QUERY + where.format("asset_id"), args)
-    for asset_id, number, region, app, description, status in rows:
-        version = Version(number, region, app, description, Status.of(status))
-        found = versions.get(asset_id)
-        if found is None:
-            versions[asset_id] = [version]
-        else:
-            found.append(version)
-    decoded: dict[tuple[int, str], Any] = {}
-
-    def decode(kind: int, text: str) -> Any:
-        value = decoded.get((kind, text))
-        if value is None:
-            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
-        return value
-
-    out = {}
-    for row in db.execute(_ASSETS_QUERY + where.format("id"), args):
-        asset_id = row[0]
-        mine = versions.get(asset_id, [])
-        mine.sort(key=Version.order)
-        out[asset_id] = Asset(
-            id=asset_id,
-            publisher=row[1],
-            title=row[2],
-            versions=tuple(mine),
-            cover=row[3],
-            description=row[4],
-            categories=decode(0, row[5]),
-            visibility=decode(1, row[6]),
-            duration_limit=decode(2, row[7]),
-            status=Status.of(row[8]),
-            revision=row[9],
-        )
-    return out
+    versions = f"SELECT {VERSION_COLUMNS} FROM versions" + where.format("asset_id")
+    assets = f"SELECT {ASSET_COLUMNS} FROM assets" + where.format("id")
+    return assets_from_rows(db.execute(versions, args), db.execute(assets, args))
 
 
 # --- A damaged gallery: what a read raises, turned into one line saying what is wrong ---
@@ -514,11 +341,6 @@ def store_error(exc: sqlite3.Error, db: sqlite3.Connection) -> StoreError:
     return StoreError(f"{text} (gallery {path})")
 
 
-def _refuse_malformed(problems: list[str]) -> None:
-    if problems:
-        raise GalleryRefusal([Diagnostic.of("schema", p) for p in problems])
-
-
 def _no_gallery(path: Path, *, empty: bool = False) -> str:
     what = f"the file {path} is empty, not a gallery" if empty else f"there is no gallery at {path}"
     return (
@@ -531,19 +353,16 @@ class _Refused(Exception):
     """Why a file cannot be opened as a gallery (it was left untouched)."""
 
 
-def _inspect(db: sqlite3.Connection) -> bool:
-    """True for an empty database (a gallery may be created in it); None of its bytes change.
+def _inspect(db: sqlite3.Connection) -> int | None:
+    """The gallery's format version, None for an empty database (a gallery may be created in
+    it); None of its bytes change.
 
     Refuses (_Refused) a file that is not SQLite, a database of someone else's (tables, but
     not a gallery's meta) and a gallery of a newer format than this version's.
     """
     try:
-        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        if not tables:
-            return True
-        row = None
-        if "meta" in tables:
-            row = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = migrations.found_version(db, migrations.SQLITE)
+        migrations.refuse_newer(found)
     except sqlite3.OperationalError as exc:  # not a verdict on the file: it could not be read
         raise _Refused(
             f"{exc}; check that the file and its folder are readable and writable (SQLite "
@@ -551,25 +370,12 @@ def _inspect(db: sqlite3.Connection) -> bool:
         ) from exc
     except sqlite3.DatabaseError as exc:
         raise _Refused(f"it is not a gallery ({exc}); it was left untouched") from exc
-    if row is None:
-        shown = ", ".join(sorted(tables)[:5]) + (", ..." if len(tables) > 5 else "")
-        raise _Refused(
-            f"it is an SQLite database with tables of its own ({shown}), not a gallery; it was "
-            "left untouched. Pass --gallery with the URL of a gallery"
-        )
-    found = str(row[0])
-    if not found.isdigit():
-        raise _Refused(f"it is damaged: its schema_version is {found[:40]!r}")
-    if int(found) > int(SCHEMA_VERSION):
-        raise _Refused(
-            f"it is of a newer format (schema version {found}) than this gallery-sync "
-            f"understands ({SCHEMA_VERSION}); it was left untouched. Upgrade gallery-sync to "
-            "use it"
-        )
-    return False
+    except migrations.SchemaRefused as exc:
+        raise _Refused(str(exc)) from exc
+    return found
 
 
-class SqliteStore(_CatalogReads):
+class SqliteStore(_CatalogReads, SqlTables):
     """The SQLite store (gallery.service.Store): keeps and finds; the service decides."""
 
     def __init__(self, url: str, db: sqlite3.Connection) -> None:
@@ -603,8 +409,8 @@ class SqliteStore(_CatalogReads):
                 path.parent.mkdir(exist_ok=True)
             db = sqlite3.connect(path, isolation_level=None, timeout=timeout)
             try:
-                new = _inspect(db)
-                if new and not create:
+                found = _inspect(db)
+                if found is None and not create:
                     raise GalleryUnavailable(_no_gallery(path, empty=True))
                 db.execute("PRAGMA journal_mode = WAL")
                 # In WAL mode NORMAL survives a killed process intact; only power loss may drop
@@ -612,8 +418,8 @@ class SqliteStore(_CatalogReads):
                 db.execute("PRAGMA synchronous = NORMAL")
                 db.execute("PRAGMA foreign_keys = ON")
                 gallery = cls(url, db)
-                if new:
-                    gallery._initialise()
+                if found != migrations.LATEST:  # new, or of an older format: migrated in place
+                    gallery._migrate()
             except BaseException:
                 db.close()
                 raise
@@ -623,24 +429,9 @@ class SqliteStore(_CatalogReads):
             raise GalleryUnavailable(f"cannot open the gallery at {path}: {exc.strerror}") from exc
         return gallery
 
-    def _initialise(self) -> None:
+    def _migrate(self) -> None:
         with self.transaction() as tx:
-            for statement in DDL.split(";"):
-                if statement.strip():
-                    tx.db.execute(statement)
-            tx.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-            )
-            tx.db.execute(
-                "INSERT OR IGNORE INTO meta VALUES ('allowed_registries', ?)",
-                (json.dumps(list(DEFAULT_ALLOWED_REGISTRIES)),),
-            )
-            tx.db.executemany(
-                "INSERT OR IGNORE INTO categories VALUES (?)", [(c,) for c in DEFAULT_CATEGORIES]
-            )
-            tx.db.executemany(
-                "INSERT OR IGNORE INTO agreements VALUES (?, ?)", DEFAULT_AGREEMENTS.items()
-            )
+            migrations.migrate(tx.db, migrations.SQLITE)
 
     @contextmanager
     def transaction(self) -> Iterator[_Tx]:
@@ -683,62 +474,10 @@ class SqliteStore(_CatalogReads):
         )
         return {r[0]: r[1] for r in rows}
 
-    def history(
-        self, *, asset: str | None = None, publisher: str | None = None
-    ) -> list[AuditEntry]:
-        query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"
-        where: list[str] = []
-        args: tuple[str, ...] = ()
-        if asset is not None:
-            where.append("asset = ?")
-            args += (asset,)
-        if publisher is not None:
-            where.append("(asset IN (SELECT id FROM assets WHERE publisher = ?) OR account = ?)")
-            args += (publisher, publisher)
-        if where:
-            query += " WHERE " + " AND ".join(where)
+    def _audit_change(self, row: tuple[Any, ...]) -> dict[str, Any]:
         try:
-            rows = self.db.execute(query + " ORDER BY id DESC", args).fetchall()
-            return [AuditEntry(r[0], r[1], r[2], r[3], _change(r), r[5], r[6]) for r in rows]
-        except (*_READ_FAILURES, _Bad) as exc:
-            raise _read_failure(self.db, exc) from exc
-
-    def add_application(self, app: Application) -> str:
-        _refuse_malformed(shape.check_application(app.name, app.region, app.image))
-        with self.transaction() as tx:
-            row = tx.db.execute(
-                "SELECT image FROM applications WHERE region = ? AND name = ?",
-                (app.region, app.name),
-            ).fetchone()
-            if row is not None and row[0] == app.image:
-                return "unchanged"
-            tx.db.execute(
-                "INSERT INTO applications VALUES (?, ?, ?) ON CONFLICT (region, name) "
-                "DO UPDATE SET image = excluded.image",
-                (app.region, app.name, app.image),
-            )
-            tx.bump_catalog_version()
-        return "added" if row is None else "updated"
-
-    def set_allowed_registries(self, patterns: list[str]) -> None:
-        """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
-        if not patterns:
-            _refuse_malformed(["at least one registry pattern is needed"])
-        _refuse_malformed(
-            [p for pattern in patterns for p in shape.check_registry_pattern(pattern)]
-        )
-        with self.transaction() as tx:
-            tx.db.execute(
-                "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
-                (json.dumps(patterns),),
-            )
-            tx.bump_catalog_version()
-
-    def cover(self, sha256: str) -> bytes | None:
-        try:
-            row = self.db.execute("SELECT data FROM covers WHERE sha256 = ?", (sha256,)).fetchone()
-            return bytes(row[0]) if row else None
-        except _READ_FAILURES as exc:
+            return _change(row)
+        except _Bad as exc:
             raise _read_failure(self.db, exc) from exc
 
     def close(self) -> None:

@@ -18,6 +18,8 @@ from gallery_sync.gallery import (
     Principal,
     Role,
     SubscriberSummary,
+    Subscription,
+    Token,
     WriteRequest,
 )
 from gallery_sync.model import (
@@ -57,6 +59,11 @@ class StoredWrite:
 
 AppKey = tuple[str, str]  # (region, name)
 
+# Whose applications: the embedded gallery's own catalog is the account '' (`apps add` runs
+# without a config, and every publisher of an embedded gallery uses it); on a served gallery
+# an account's own.
+EMBEDDED_ACCOUNT = ""
+
 
 class CatalogSource(Protocol):
     """The catalog as a store keeps it; read in a transaction or outside one."""
@@ -67,10 +74,13 @@ class CatalogSource(Protocol):
 
     def allowed_registries(self) -> tuple[str, ...]: ...
 
-    def applications(self, keys: Collection[AppKey]) -> dict[AppKey, Application]:
-        """Only the applications with these keys (targeted: a plan reads a few of thousands)."""
+    def applications(
+        self, keys: Collection[AppKey], account: str = EMBEDDED_ACCOUNT
+    ) -> dict[AppKey, Application]:
+        """Only the account's applications with these keys (targeted: a plan reads a few of
+        thousands)."""
 
-    def list_applications(self) -> list[Application]: ...
+    def list_applications(self, account: str = EMBEDDED_ACCOUNT) -> list[Application]: ...
 
 
 class Transaction(CatalogSource, Protocol):
@@ -86,10 +96,14 @@ class Transaction(CatalogSource, Protocol):
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
         """Keep the assets, covers and audit records of these writes; StoreError if it cannot."""
 
+    def remember(self, key: str, account: str, response: str) -> None:
+        """Keep a write's reply for its Idempotency-Key, with the write (the first one stays)."""
+
 
 class Store(CatalogSource, Admin, Protocol):
     """A simple store: keeps and finds what it is asked to; decides no rule, knows no caller.
-    (A PostgreSQL store implements the same methods.)"""
+    SqliteStore (gallery/local.py) and PostgresStore (gallery/postgres.py) implement it; the
+    store contract suite (tests/contract/test_store_contract.py) says what each must do."""
 
     url: str
 
@@ -108,29 +122,71 @@ class Store(CatalogSource, Admin, Protocol):
     def owners(self, ids: Collection[str]) -> dict[str, str]:
         """id -> publisher of those of `ids` the store holds."""
 
+    def page_assets(self, after: str | None, limit: int) -> list[Asset]:
+        """Up to `limit` assets in id order, after the id `after` (None: from the first)."""
+
     def history(
-        self, *, asset: str | None = None, publisher: str | None = None
+        self,
+        *,
+        asset: str | None = None,
+        publisher: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
     ) -> list[AuditEntry]:
         """The audit log, newest first: of one asset, and/or of one publisher's assets (and
-        the entries it wrote itself)."""
+        the entries it wrote itself); `after_id`: the entries older than it; at most `limit`."""
 
     def cover(self, sha256: str) -> bytes | None: ...
 
-    def add_application(self, app: Application) -> str: ...
+    def add_application(self, app: Application, account: str = EMBEDDED_ACCOUNT) -> str:
+        """Register an application of `account`: "added", "updated" or "unchanged"."""
+
+    def schema_version(self) -> int: ...
+
+    # --- Tokens (only a hash is kept) ---
+
+    def create_token(self, account: str, role: str, token_hash: str) -> int: ...
+
+    def token(self, token_hash: str) -> Token | None: ...
+
+    def list_tokens(self) -> list[Token]: ...
+
+    def revoke_token(self, token_id: int) -> bool:
+        """False if there is no such token, or it was revoked before."""
+
+    # --- Subscriptions ---
+
+    def subscribe(
+        self, asset: str, account: str, start: str, end: str | None, auto_renew: bool
+    ) -> None: ...
+
+    def subscriptions(
+        self, asset: str | None = None, account: str | None = None
+    ) -> list[Subscription]: ...
+
+    # --- Idempotency ---
+
+    def idempotent(self, key: str, account: str) -> str | None:
+        """The reply kept for this Idempotency-Key of this account, if any."""
+
+    def remember(self, key: str, account: str, response: str) -> None: ...
 
     def close(self) -> None: ...
 
 
-def compose_catalog(source: CatalogSource, keys: Collection[AppKey] | None) -> Catalog:
-    """The catalog with the applications of `keys` (all for None). A key the store does not
-    hold brings the whole list: the rules then name the application probably meant, and that
-    only happens when a plan is wrong."""
-    if keys is None:
-        found = {(a.region, a.name): a for a in source.list_applications()}
-    else:
-        found = source.applications(keys) if keys else {}
+def compose_catalog(
+    source: CatalogSource, keys: Collection[AppKey] | None, account: str | None
+) -> Catalog:
+    """The catalog with `account`'s applications of `keys` (all for None; none for no
+    account). A key the store does not hold brings the account's whole list: the rules then
+    name the application probably meant, and that only happens when a plan is wrong."""
+    found: dict[AppKey, Application] = {}
+    if account is not None and keys is None:
+        found = {(a.region, a.name): a for a in source.list_applications(account)}
+    elif account is not None and keys:
+        found = source.applications(keys, account)
         if len(found) < len(set(keys)):
-            found = {(a.region, a.name): a for a in source.list_applications()}
+            found = {(a.region, a.name): a for a in source.list_applications(account)}
     return Catalog(
         categories=source.categories(),
         agreements=source.agreements(),
@@ -182,7 +238,8 @@ class GalleryService:
         return self.principal.local or self.principal.role is Role.ADMIN
 
     def _may_see(self, asset: Asset) -> bool:
-        # No store keeps subscriptions yet: nobody holds a running term.
+        # The stores keep subscriptions (subscribe/subscriptions), but the service does not
+        # read them yet: nobody holds a running term.
         return self._sees_all or rules.may_see(
             asset, self.principal.account, rules.NOT_SUBSCRIBED, self._clock()
         )
@@ -191,8 +248,14 @@ class GalleryService:
         # The embedded gallery is single-user: whoever runs it is publisher.account.
         return None if self.principal.local else self.principal.account
 
+    @property
+    def _applications_of(self) -> str | None:
+        """Whose applications the caller uses: the embedded gallery's own catalog, else the
+        caller's account's (SPEC 7); None (no applications) for an anonymous caller."""
+        return EMBEDDED_ACCOUNT if self.principal.local else self.principal.account
+
     def catalog(self, applications: Collection[AppKey] | None = None) -> Catalog:
-        return compose_catalog(self.store, applications)
+        return compose_catalog(self.store, applications, self._applications_of)
 
     def read_state(self, ids: Collection[str] = ()) -> GalleryState:
         account = self.principal.account
@@ -208,7 +271,9 @@ class GalleryService:
         if account is None:
             yield [_unauthenticated(r) for r in requests]
             return
-        yield from write_assets(self.store, requests, account=account)
+        yield from write_assets(
+            self.store, requests, account=account, applications_of=self._applications_of
+        )
 
     def write_asset(self, request: WriteRequest) -> int:
         """One write on its own: its new revision, or GalleryRefusal."""
@@ -233,12 +298,13 @@ class GalleryService:
         return self.store.cover(sha256)
 
     def subscribers(self, asset_id: str) -> SubscriberSummary:
-        return SubscriberSummary()  # no store keeps subscriptions yet
+        return SubscriberSummary()  # subscriptions are not read by the service yet
 
     def add_application(self, app: Application) -> str:
-        if not self.principal.local and self.principal.account is None:
+        account = self._applications_of
+        if account is None:
             raise GalleryRefusal([_unauthenticated_diagnostic("registering an application")])
-        return self.store.add_application(app)
+        return self.store.add_application(app, account)
 
     def admin(self) -> Admin | None:
         return self.store if self._sees_all else None
@@ -251,10 +317,14 @@ Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refuse
 
 
 def write_assets(
-    store: Store, requests: Sequence[WriteRequest], *, account: str
+    store: Store,
+    requests: Sequence[WriteRequest],
+    *,
+    account: str,
+    applications_of: str | None = None,
 ) -> Iterator[list[Outcome]]:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
-    batch.
+    batch. The versions may use the applications of `applications_of` (default: `account`'s).
 
     A batch holds no asset twice, so every write in it is checked against committed state
     or the writes before it in the same batch.
@@ -262,7 +332,7 @@ def write_assets(
     for batch in _batches(requests):
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch, account)
+                outcomes = _write_batch(tx, batch, account, applications_of)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
         yield outcomes
@@ -292,11 +362,14 @@ def _batches(requests: Sequence[WriteRequest]) -> Iterator[Sequence[WriteRequest
         start = end
 
 
-def _write_batch(tx: Transaction, requests: Sequence[WriteRequest], account: str) -> list[Outcome]:
+def _write_batch(
+    tx: Transaction, requests: Sequence[WriteRequest], account: str, applications_of: str | None
+) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
-    catalog = compose_catalog(tx, application_keys(requests))
+    apps_account = account if applications_of is None else applications_of
+    catalog = compose_catalog(tx, application_keys(requests), apps_account)
     uploaded = {sha for r in requests for sha in r.covers}
     stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
 

@@ -1,0 +1,436 @@
+"""What the SQLite and PostgreSQL stores do alike, in the SQL both understand: the catalog
+(accounts' applications, the operator's settings), pages of assets, the audit log, covers,
+tokens, subscriptions, idempotent replies, and the rows a batch of writes adds."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gallery_sync import shape
+from gallery_sync.diagnostics import Diagnostic
+from gallery_sync.errors import GalleryRefusal
+from gallery_sync.gallery import AuditEntry, Subscription, Token
+from gallery_sync.gallery.migrations import Database
+from gallery_sync.model import (
+    Application,
+    Asset,
+    DurationLimit,
+    Status,
+    Version,
+    Visibility,
+)
+
+if TYPE_CHECKING:
+    from gallery_sync.gallery.service import AuditRecord, StoredWrite
+
+# The account of the embedded gallery's own catalog: `apps add` runs without a config, so it
+# cannot know a publisher; every publisher of an embedded gallery uses these applications.
+EMBEDDED_ACCOUNT = ""
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def refuse_malformed(problems: list[str]) -> None:
+    if problems:
+        raise GalleryRefusal([Diagnostic.of("schema", p) for p in problems])
+
+
+def bump_catalog_version(db: Database) -> None:
+    """A write transaction changed the catalog: every process's cached copy is now stale."""
+    db.execute(
+        "INSERT INTO meta VALUES ('catalog_version', '1') ON CONFLICT (key) DO UPDATE "
+        "SET value = CAST(CAST(meta.value AS INTEGER) + 1 AS TEXT)"
+    )
+
+
+def remember(db: Database, key: str, account: str, response: str) -> None:
+    """Keep a write's reply for its Idempotency-Key (the first one stays)."""
+    db.execute(
+        "INSERT INTO idempotency VALUES (?, ?, ?, ?) ON CONFLICT (key, account) DO NOTHING",
+        (key, account, response, now()),
+    )
+
+
+class TxTables:
+    """Inside a write transaction (its connection is `self.db`)."""
+
+    db: Any
+
+    def remember(self, key: str, account: str, response: str) -> None:
+        remember(self.db, key, account, response)
+
+
+_TOKEN = "SELECT id, account, role, created_at, revoked_at FROM tokens"
+_SUBSCRIPTION = "SELECT asset, account, started_at, ends_at, auto_renew FROM subscriptions"
+
+
+class CatalogReads:
+    """The catalog as stored, read by a store or inside one of its transactions (the
+    CatalogSource of gallery.service). `_rows` runs a read; `_damaged` is what a value that
+    cannot be decoded raises; `JSON_ROWS` spells a JSON array parameter as rows."""
+
+    JSON_ROWS = "json_each(?)"  # SQLite; PostgreSQL: jsonb_array_elements(?::jsonb)
+    # Past this many keys one pass over the account's list is faster than looking each up.
+    POINT_LOOKUPS = 1000
+
+    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
+        raise NotImplementedError
+
+    def _damaged(self, exc: Exception) -> Exception:
+        raise NotImplementedError
+
+    def categories(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self._rows("SELECT id FROM categories"))
+
+    def agreements(self) -> frozenset[str]:
+        return frozenset(r[0] for r in self._rows("SELECT id FROM agreements"))
+
+    def allowed_registries(self) -> tuple[str, ...]:
+        rows = self._rows("SELECT value FROM meta WHERE key = 'allowed_registries'")
+        try:
+            return tuple(json.loads(rows[0][0])) if rows else ()
+        except (ValueError, TypeError) as exc:
+            raise self._damaged(exc) from exc
+
+    def applications(
+        self, keys: Collection[tuple[str, str]], account: str = EMBEDDED_ACCOUNT
+    ) -> dict[tuple[str, str], Application]:
+        """The account's applications among (region, name) `keys`: one query."""
+        if not keys:
+            return {}
+        if len(keys) > self.POINT_LOOKUPS:
+            wanted = set(keys)
+            return {
+                k: a for a in self.list_applications(account) if (k := (a.region, a.name)) in wanted
+            }
+        rows = self._rows(
+            "SELECT region, name, image FROM applications WHERE account = ? AND (region, name) "
+            f"IN (SELECT value ->> 0, value ->> 1 FROM {self.JSON_ROWS})",
+            (account, json.dumps([list(k) for k in keys])),
+        )
+        return {(r, n): Application(n, r, i) for r, n, i in rows}
+
+    def list_applications(self, account: str = EMBEDDED_ACCOUNT) -> list[Application]:
+        rows = self._rows(
+            "SELECT name, region, image FROM applications WHERE account = ? ORDER BY region, name",
+            (account,),
+        )
+        return [Application(*row) for row in rows]
+
+
+class SqlTables(CatalogReads):
+    """Mixed into a store: `transaction()` its write transaction (with `.db`), `_rows` a read,
+    `assets(ids=)` its read of whole assets, `_audit_change` decodes an audit row's change."""
+
+    def transaction(self) -> AbstractContextManager[Any]:
+        raise NotImplementedError
+
+    @contextmanager
+    def _write(self) -> Iterator[Database]:
+        """A write transaction's connection."""
+        with self.transaction() as tx:
+            yield tx.db
+
+    def assets(self, *, ids: Collection[str] | None = None) -> dict[str, Asset]:
+        raise NotImplementedError
+
+    def _audit_change(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def schema_version(self) -> int:
+        return int(self._rows("SELECT MAX(version) FROM schema_migrations")[0][0])
+
+    # --- Assets, audit, covers ---------------------------------------------------------------
+
+    def page_assets(self, after: str | None, limit: int) -> list[Asset]:
+        """Up to `limit` assets in id order, after the id `after` (None: from the first)."""
+        rows = self._rows(
+            "SELECT id FROM assets WHERE id > ? ORDER BY id LIMIT ?", (after or "", limit)
+        )
+        found = self.assets(ids=[r[0] for r in rows])
+        return [found[r[0]] for r in rows if r[0] in found]
+
+    def history(
+        self,
+        *,
+        asset: str | None = None,
+        publisher: str | None = None,
+        after_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[AuditEntry]:
+        """The audit log, newest first: of one asset, and/or of one publisher's assets (and
+        the entries it wrote itself); `after_id`: those after it in this order (older); at
+        most `limit`."""
+        where: list[str] = []
+        args: list[object] = []
+        if asset is not None:
+            where.append("asset = ?")
+            args.append(asset)
+        if publisher is not None:
+            where.append("(asset IN (SELECT id FROM assets WHERE publisher = ?) OR account = ?)")
+            args += (publisher, publisher)
+        if after_id is not None:
+            where.append("id < ?")
+            args.append(after_id)
+        query = "SELECT id, time, account, asset, change, plan_hash, message FROM audit"
+        query += (" WHERE " + " AND ".join(where)) if where else ""
+        query += " ORDER BY id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            args.append(limit)
+        return [
+            AuditEntry(r[0], r[1], r[2], r[3], self._audit_change(r), r[5], r[6])
+            for r in self._rows(query, args)
+        ]
+
+    def cover(self, sha256: str) -> bytes | None:
+        rows = self._rows("SELECT data FROM covers WHERE sha256 = ?", (sha256,))
+        return bytes(rows[0][0]) if rows else None
+
+    # --- Applications belong to an account -------------------------------------------------
+
+    def add_application(self, app: Application, account: str = EMBEDDED_ACCOUNT) -> str:
+        """Register an AI application of `account`; return "added", "updated" or "unchanged"."""
+        refuse_malformed(shape.check_application(app.name, app.region, app.image))
+        with self._write() as db:
+            row = db.execute(
+                "SELECT image FROM applications WHERE account = ? AND region = ? AND name = ?",
+                (account, app.region, app.name),
+            ).fetchone()
+            if row is not None and row[0] == app.image:
+                return "unchanged"
+            db.execute(
+                "INSERT INTO applications (account, region, name, image) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (account, region, name) DO UPDATE SET image = excluded.image",
+                (account, app.region, app.name, app.image),
+            )
+            bump_catalog_version(db)
+        return "added" if row is None else "updated"
+
+    # --- The operator's settings -----------------------------------------------------------
+
+    def set_allowed_registries(self, patterns: list[str]) -> None:
+        """The registries container images may come from (fnmatch patterns, e.g. swr.*.com)."""
+        if not patterns:
+            refuse_malformed(["at least one registry pattern is needed"])
+        refuse_malformed([p for pattern in patterns for p in shape.check_registry_pattern(pattern)])
+        with self._write() as db:
+            db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'allowed_registries'",
+                (json.dumps(patterns),),
+            )
+            bump_catalog_version(db)
+
+    # --- Tokens: only a hash is kept -------------------------------------------------------
+
+    def create_token(self, account: str, role: str, token_hash: str) -> int:
+        with self._write() as db:
+            row = db.execute(
+                "INSERT INTO tokens (account, role, token_hash, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
+                (account, role, token_hash, now()),
+            ).fetchone()
+        return int(row[0])
+
+    def token(self, token_hash: str) -> Token | None:
+        rows = self._rows(_TOKEN + " WHERE token_hash = ?", (token_hash,))
+        return Token(*rows[0]) if rows else None
+
+    def list_tokens(self) -> list[Token]:
+        return [Token(*row) for row in self._rows(_TOKEN + " ORDER BY id")]
+
+    def revoke_token(self, token_id: int) -> bool:
+        """False if there is no such token, or it was revoked before."""
+        with self._write() as db:
+            row = db.execute(
+                "UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL RETURNING id",
+                (now(), token_id),
+            ).fetchone()
+        return row is not None
+
+    # --- Subscriptions ---------------------------------------------------------------------
+
+    def subscribe(
+        self, asset: str, account: str, start: str, end: str | None, auto_renew: bool
+    ) -> None:
+        """Begin (or replace) `account`'s term on `asset`; the rules decided it may."""
+        with self._write() as db:
+            db.execute(
+                "INSERT INTO subscriptions VALUES (?, ?, ?, ?, ?) ON CONFLICT (asset, account) "
+                "DO UPDATE SET started_at = excluded.started_at, ends_at = excluded.ends_at, "
+                "auto_renew = excluded.auto_renew",
+                (asset, account, start, end, int(auto_renew)),
+            )
+
+    def subscriptions(
+        self, asset: str | None = None, account: str | None = None
+    ) -> list[Subscription]:
+        where, args = _where(("asset", asset), ("account", account))
+        rows = self._rows(_SUBSCRIPTION + where + " ORDER BY asset, account", args)
+        return [Subscription(a, c, s, e, bool(r)) for a, c, s, e, r in rows]
+
+    # --- Idempotency -----------------------------------------------------------------------
+
+    def idempotent(self, key: str, account: str) -> str | None:
+        """The reply kept for this Idempotency-Key of this account, if any."""
+        rows = self._rows(
+            "SELECT response FROM idempotency WHERE key = ? AND account = ?", (key, account)
+        )
+        return str(rows[0][0]) if rows else None
+
+    def remember(self, key: str, account: str, response: str) -> None:
+        with self._write() as db:
+            remember(db, key, account, response)
+
+
+def _where(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
+    """` WHERE a = ? AND b = ?` for the conditions whose value is not None."""
+    used = [(column, value) for column, value in conditions if value is not None]
+    if not used:
+        return "", []
+    return " WHERE " + " AND ".join(f"{c} = ?" for c, _ in used), [v for _, v in used]
+
+
+# --- Writing and reading assets: the rows both stores keep ---------------------------------
+
+SAVE_COVERS = "INSERT INTO covers VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
+SAVE_ASSETS = """
+INSERT INTO assets (id, publisher, title, cover, description, categories, visibility,
+                    duration_limit, status, revision, created_at, updated_at)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
+  description = excluded.description, categories = excluded.categories,
+  visibility = excluded.visibility, duration_limit = excluded.duration_limit,
+  status = excluded.status, revision = excluded.revision, updated_at = excluded.updated_at"""
+SAVE_VERSIONS = """
+INSERT INTO versions (asset_id, version, region, ai_application, description, status,
+                      created_at)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
+  status = excluded.status"""
+SAVE_AUDIT = """
+INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
+
+
+@dataclass(frozen=True, slots=True)
+class Rows:
+    """What a batch of writes adds, table by table, in the order they are written."""
+
+    covers: list[tuple[str, bytes]]
+    assets: list[tuple[Any, ...]]
+    versions: list[tuple[Any, ...]]
+    audit: list[tuple[Any, ...]]
+
+    def statements(self) -> list[tuple[str, Sequence[tuple[Any, ...]]]]:
+        return [
+            (SAVE_COVERS, self.covers),
+            (SAVE_ASSETS, self.assets),
+            (SAVE_VERSIONS, self.versions),
+            (SAVE_AUDIT, self.audit),
+        ]
+
+
+def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> Rows:
+    """The rows of the writes (assets, versions, new covers, audit) and extra audit records."""
+    stamp = now()
+    # Visibility, duration limits and category sets repeat across assets: encode each once.
+    encoded: dict[object, str] = {}
+
+    def encode(value: Any, canonical: Callable[[Any], Any]) -> str:
+        text = encoded.get(value)
+        if text is None:
+            text = encoded[value] = json.dumps(canonical(value))
+        return text
+
+    assets: list[tuple[Any, ...]] = []
+    versions: list[tuple[Any, ...]] = []
+    covers: list[tuple[str, bytes]] = []
+    records: list[AuditRecord] = []
+    for write in writes:
+        a = write.asset
+        assets.append(
+            (
+                a.id,
+                a.publisher,
+                a.title,
+                a.cover,
+                a.description,
+                encode(a.categories, sorted),
+                encode(a.visibility, Visibility.to_json),
+                encode(a.duration_limit, DurationLimit.to_json),
+                a.status.value,
+                write.revision,
+                stamp,
+                stamp,
+            )
+        )
+        versions += [
+            (a.id, v.version, v.region, v.ai_application, v.description, v.status.value, stamp)
+            for v in a.versions
+        ]
+        covers += write.covers.items()
+        records += write.audit
+    # orjson: ~9x json.dumps on audit records, which carry whole assets for a create.
+    dumps = orjson.dumps
+    rows = [
+        (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
+        for r in (*records, *audit)
+    ]
+    return Rows(covers, assets, versions, rows)
+
+
+ASSET_COLUMNS = (
+    "id, publisher, title, cover, description, categories, visibility, duration_limit, "
+    "status, revision"
+)
+VERSION_COLUMNS = "asset_id, version, region, ai_application, description, status"
+_DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
+
+
+def assets_from_rows(version_rows: Iterable[Any], asset_rows: Iterable[Any]) -> dict[str, Asset]:
+    """Assets from the rows of ASSET_COLUMNS and VERSION_COLUMNS, versions in version order;
+    each stored JSON value decoded once per distinct text (they repeat across assets)."""
+    versions: dict[str, list[Version]] = {}
+    for asset_id, number, region, app, description, status in version_rows:
+        version = Version(number, region, app, description, Status.of(status))
+        found = versions.get(asset_id)
+        if found is None:
+            versions[asset_id] = [version]
+        else:
+            found.append(version)
+    decoded: dict[tuple[int, str], Any] = {}
+
+    def decode(kind: int, text: str) -> Any:
+        value = decoded.get((kind, text))
+        if value is None:
+            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
+        return value
+
+    out = {}
+    for row in asset_rows:
+        asset_id = row[0]
+        mine = versions.get(asset_id, [])
+        mine.sort(key=Version.order)
+        out[asset_id] = Asset(
+            id=asset_id,
+            publisher=row[1],
+            title=row[2],
+            versions=tuple(mine),
+            cover=row[3],
+            description=row[4],
+            categories=decode(0, row[5]),
+            visibility=decode(1, row[6]),
+            duration_limit=decode(2, row[7]),
+            status=Status.of(row[8]),
+            revision=row[9],
+        )
+    return out
