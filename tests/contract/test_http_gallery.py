@@ -15,9 +15,8 @@ from gallery_sync.model import Application
 from served import Served
 
 
-def _as(server: Served) -> As:
+def _as(server: Served, opened: list[HttpGallery]) -> As:
     tokens: dict[str, str] = {}
-    opened: list[HttpGallery] = []
 
     def as_(account: str | None) -> Gallery:
         if account is None:
@@ -40,9 +39,12 @@ class TestHttpGalleryOnSqlite(GalleryContract):
     @pytest.fixture
     def as_(self, tmp_path: Path) -> Iterator[As]:  # type: ignore[override]
         server = Served(f"sqlite:///{tmp_path / 'served.db'}", tmp_path)
+        opened: list[HttpGallery] = []
         try:
-            yield _as(server)
+            yield _as(server, opened)
         finally:
+            for gallery in opened:
+                gallery.close()
             server.stop()
 
 
@@ -50,7 +52,10 @@ class TestHttpGalleryOnPostgres(GalleryContract):
     @pytest.fixture
     def as_(self, tmp_path: Path, pg_url: str) -> Iterator[As]:  # type: ignore[override]
         server = Served(pg_url, tmp_path)
+        opened: list[HttpGallery] = []
         try:
-            yield _as(server)
+            yield _as(server, opened)
         finally:
+            for gallery in opened:
+                gallery.close()
             server.stop()

@@ -125,6 +125,9 @@ class HttpGallery:
     # --- the Gallery protocol ------------------------------------------------------------
 
     def account(self) -> str | None:
+        """The token's account. plan asks it first: without a token there is nothing of one's
+        own to plan against, so that is said here, in one line."""
+        self._need_token("planning")
         if self._account is None:
             self._account = (self._get("/v1/me")["account"],)
         return self._account[0]
@@ -155,7 +158,13 @@ class HttpGallery:
     def write_assets(self, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
         if not requests:
             return
-        self._need_token("writing")
+        if self._token is None:  # refused as the service would, without asking it
+            why = f"writing needs a token on {self.url}: set {TOKEN_VARIABLE}"
+            yield [
+                GalleryRefusal([Diagnostic.of("unauthenticated", why, asset=r.asset_id)])
+                for r in requests
+            ]
+            return
         batches = _batches(requests)
         distinct = len({r.asset_id for r in requests}) == len(requests)
         if not distinct or len(batches) == 1:  # an asset written twice: in order, one by one
