@@ -85,6 +85,8 @@ class Served:
         return make_token(self.store_url, account, role)
 
     def stop(self) -> tuple[int, str]:
+        if self._out.closed:
+            return self.proc.returncode, self.output
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:

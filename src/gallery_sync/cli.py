@@ -661,9 +661,15 @@ def apps_registries(
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 def serve(store: str, host: str, port: int) -> None:
     """Serve the gallery over HTTP (migrating its store first) until SIGTERM."""
+    import signal
+
     from gallery_sync.server.app import run
 
     gc.enable()  # main() turns it off for short commands; a server runs for days
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handlers it found: let that be a no-op, so that a requested stop exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
     run(store, host, port)
 
 

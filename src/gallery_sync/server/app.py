@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import socket
 import threading
@@ -261,7 +262,8 @@ def run(store_url: str, host: str, port: int) -> None:
         sock = socket.create_server((host, port), family=_family(host))
     except OSError as exc:
         app.state.stores.close()
-        raise GalleryUnavailable(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+        why = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise GalleryUnavailable(f"cannot listen on {host}:{port}: {why}") from exc
     # No access log: a request line is harmless, but nothing that sees requests may be able
     # to log a header, and the token travels in one.
     config = uvicorn.Config(

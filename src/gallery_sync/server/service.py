@@ -15,18 +15,17 @@ class ServedGallery(GalleryService):
 
     def page(self, after: str | None, limit: int) -> tuple[list[Asset], str | None]:
         """Up to `limit` visible assets after the id `after`, in id order, and the cursor of the
-        next page (None at the end). Pages of the store are read until `limit` are found."""
+        next page (None when no visible asset follows). Pages of the store are read until one
+        more than `limit` is found, so that a full last page has no empty page after it."""
         out: list[Asset] = []
         cursor = after
-        while len(out) < limit:
-            chunk = self.store.page_assets(cursor, max(limit, 100))
-            for found in chunk:
-                cursor = found.id
-                if self._may_see(found):
-                    out.append(found)
-                    if len(out) == limit:
-                        break
-            else:
-                if len(chunk) < max(limit, 100):
-                    return out, None
-        return out, cursor
+        size = max(limit + 1, 100)
+        while len(out) <= limit:
+            chunk = self.store.page_assets(cursor, size)
+            out += [a for a in chunk if self._may_see(a)]
+            if len(chunk) < size:
+                break
+            cursor = chunk[-1].id
+        if len(out) > limit:
+            return out[:limit], out[limit - 1].id
+        return out, None
