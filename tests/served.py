@@ -37,19 +37,20 @@ class Served:
 
     def _wait_for_start(self) -> str:
         deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited {self.proc.returncode}: {self._read()}")
-            self._out.seek(0)
-            line = self._out.readline()
-            if " on http://" in line:
-                url = line.rsplit(" on ", 1)[1].strip()
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        return url
-                except httpx.TransportError:
-                    pass
-            time.sleep(0.05)
+        with httpx.Client(timeout=10) as client:  # one client: every poll's socket closed
+            while time.monotonic() < deadline:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(f"serve exited {self.proc.returncode}: {self._read()}")
+                self._out.seek(0)
+                line = self._out.readline()
+                if " on http://" in line:
+                    url = line.rsplit(" on ", 1)[1].strip()
+                    try:
+                        if client.get(f"{url}/healthz").status_code == 200:
+                            return url
+                    except httpx.TransportError:
+                        pass
+                time.sleep(0.05)
         self.proc.kill()
         raise RuntimeError(f"serve did not answer /healthz in {START_TIMEOUT} s: {self._read()}")
 
