@@ -35,27 +35,24 @@ def _as(server: Served, opened: list[HttpGallery]) -> As:
     return as_
 
 
+def _serving(store_url: str, tmp_path: Path) -> Iterator[As]:
+    server = Served(store_url, tmp_path)
+    opened: list[HttpGallery] = []
+    try:
+        yield _as(server, opened)
+    finally:
+        for gallery in opened:
+            gallery.close()
+        server.stop()
+
+
 class TestHttpGalleryOnSqlite(GalleryContract):
     @pytest.fixture
     def as_(self, tmp_path: Path) -> Iterator[As]:  # type: ignore[override]
-        server = Served(f"sqlite:///{tmp_path / 'served.db'}", tmp_path)
-        opened: list[HttpGallery] = []
-        try:
-            yield _as(server, opened)
-        finally:
-            for gallery in opened:
-                gallery.close()
-            server.stop()
+        yield from _serving(f"sqlite:///{tmp_path / 'served.db'}", tmp_path)
 
 
 class TestHttpGalleryOnPostgres(GalleryContract):
     @pytest.fixture
     def as_(self, tmp_path: Path, pg_url: str) -> Iterator[As]:  # type: ignore[override]
-        server = Served(pg_url, tmp_path)
-        opened: list[HttpGallery] = []
-        try:
-            yield _as(server, opened)
-        finally:
-            for gallery in opened:
-                gallery.close()
-            server.stop()
+        yield from _serving(pg_url, tmp_path)
