@@ -165,10 +165,25 @@ class Plan:
 
     def digest(self) -> str:
         """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
-        reads and what a reviewer saw); its identity in the audit log."""
+        reads and what a reviewer saw); its identity in the audit log.
+
+        Hashed asset by asset, the same bytes as `content_hash` of the whole JSON: a plan of
+        100,000 new assets never holds its JSON form all at once (~2 GB of dicts)."""
         if not self._digest:
-            self._digest.append(content_hash(self._body()))
+            before, _, after = orjson.dumps(self.head(), option=orjson.OPT_SORT_KEYS).partition(
+                _NO_ASSETS
+            )
+            sha = hashlib.sha256(before + b'"assets":[')
+            for i, asset in enumerate(self.assets):
+                sha.update(b"," if i else b"")
+                sha.update(orjson.dumps(asset.to_json(), option=orjson.OPT_SORT_KEYS))
+            sha.update(b"]" + after)
+            self._digest.append(sha.hexdigest())
         return self._digest[0]
+
+    def head(self) -> dict[str, Any]:
+        """The plan's JSON with no assets (an empty list in their place) and no hash."""
+        return self._body(assets=False)
 
     def to_json(self) -> dict[str, Any]:
         body = self._body()
@@ -176,7 +191,7 @@ class Plan:
             self._digest.append(content_hash(body))
         return {**body, "plan_hash": self._digest[0]}
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self, *, assets: bool = True) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "publisher": self.publisher,
@@ -184,7 +199,7 @@ class Plan:
             "config_hash": self.config_hash,
             "accepted_agreements": list(self.accepted_agreements),
             "covers": dict(sorted(self.covers.items())),
-            "assets": [a.to_json() for a in self.assets],
+            "assets": [a.to_json() for a in self.assets] if assets else [],
             "diagnostics": [d.to_json() for d in self.diagnostics],
             "summary": self.summary(),
         }
@@ -200,6 +215,11 @@ class Plan:
             accepted_agreements=tuple(data.get("accepted_agreements", ())),
             covers=dict(data.get("covers", {})),
         )
+
+
+# Where the assets go in a plan's compact JSON, keys sorted: a key, never a value (a string's
+# quotes are escaped in JSON), and a plan's only member named so.
+_NO_ASSETS = b'"assets":[]'
 
 
 def content_hash(body: Mapping[str, Any]) -> str:
