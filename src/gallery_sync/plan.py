@@ -13,7 +13,7 @@ import orjson
 
 from gallery_sync import rules
 from gallery_sync.diagnostics import Diagnostic, Place, Severity, has_errors, sort_diagnostics
-from gallery_sync.diff import Change, ChangeOp, diff_asset
+from gallery_sync.diff import Change, ChangeOp, diff_asset, diff_new
 from gallery_sync.model import (
     CONTENT_FIELDS,
     Asset,
@@ -271,7 +271,8 @@ class Desired:
     assets: Mapping[str, Asset]
     accepted_agreements: frozenset[str] = frozenset()
     place: Locate = _nowhere
-    publisher_place: Place | None = None
+    # Or how to find it: a config's places cost a second read of its file, so only when asked.
+    publisher_place: Place | Callable[[], Place | None] | None = None
     digest: str = ""  # of what the desired state was read from (a plan's config_hash)
     covers: Mapping[str, str] = field(default_factory=dict)  # sha256 -> image file, for upload
 
@@ -295,7 +296,9 @@ def build_plan(
                 "publisher-mismatch",
                 f"the gallery credentials belong to account {account!r}, but the file declares "
                 f"publisher.account {publisher!r}; use {publisher!r}'s token, or fix the account",
-                place=wanted.publisher_place,
+                place=wanted.publisher_place()
+                if callable(wanted.publisher_place)
+                else wanted.publisher_place,
             )
         )
     ctx = rules.Context(catalog, publisher, wanted.accepted_agreements)
@@ -363,6 +366,12 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     """The action, risk-classed changes and ordered operations that take current to desired."""
     if current is not None and current.same_state(desired):
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
+    if current is None:  # its changes and its create share one canonical form (~3 KB)
+        value = desired.to_json()
+        changes = tuple(_classify(c, None) for c in diff_new(value))
+        return AssetPlan(
+            desired.id, Action.CREATE, None, changes, (Operation(OpKind.CREATE, value=value),)
+        )
     changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
     operations = tuple(derive_operations(current, desired))
     revision = current.revision if current else None
