@@ -116,13 +116,13 @@ json.dump(whole, open(sys.argv[1], "w"))
 CATALOG = r"""
 import sys
 from gallery_sync.gallery import open_gallery
-from gallery_sync.model import Application
+from gallery_sync.gallery.sqlstore import bump_catalog_version
 g = open_gallery(f"sqlite:///{sys.argv[1]}", create=True)
 count, versions = int(sys.argv[2]), int(sys.argv[3])
-with g.transaction() as tx:
-    tx.db.executemany("INSERT OR IGNORE INTO applications VALUES (?, ?, NULL)",
+with g.store.transaction() as tx:  # as bench.py's fresh_gallery: the applications' account ''
+    tx.db.executemany("INSERT OR IGNORE INTO applications VALUES ('', ?, ?, NULL)",
         [("cn-north-4", f"model-{i:05d}-v{v}") for i in range(count) for v in range(versions)])
-    tx.bump_catalog_version()
+    bump_catalog_version(tx.db)
 """
 
 
