@@ -1,8 +1,10 @@
 """Benchmark every command at gallery scale (issue 15), over several shapes of config.
 
-For each shape: validate, plan (all new, no change, an error on every asset), apply (all new)
-and import, with peak RSS against the `json.loads` floor of the same data, the no-change plan
-against libyaml's bare event parse, and import against the no-change plan of what it wrote.
+For each shape: validate, plan (all new, no change, an error on every asset), the saved plan
+of all new (`plan --out`: its size against the config's, its time against the plan's), apply
+(all new) and import, with peak RSS against the `json.loads` floor of the same data, the
+no-change plan against libyaml's bare event parse, and import against the no-change plan of
+what it wrote.
 Figures and floors are measured back to back, round by round; a ratio is the median of the
 rounds' ratios (bench.py's `run` and `ratio`). This process stays small: configs are made and
 converted in child processes, so that a child's ru_maxrss is its own.
@@ -114,13 +116,13 @@ json.dump(whole, open(sys.argv[1], "w"))
 CATALOG = r"""
 import sys
 from gallery_sync.gallery import open_gallery
-from gallery_sync.model import Application
+from gallery_sync.gallery.sqlstore import bump_catalog_version
 g = open_gallery(f"sqlite:///{sys.argv[1]}", create=True)
 count, versions = int(sys.argv[2]), int(sys.argv[3])
-with g.transaction() as tx:
-    tx.db.executemany("INSERT OR IGNORE INTO applications VALUES (?, ?, NULL)",
+with g.store.transaction() as tx:  # as bench.py's fresh_gallery: the applications' account ''
+    tx.db.executemany("INSERT OR IGNORE INTO applications VALUES ('', ?, ?, NULL)",
         [("cn-north-4", f"model-{i:05d}-v{v}") for i in range(count) for v in range(versions)])
-    tx.bump_catalog_version()
+    bump_catalog_version(tx.db)
 """
 
 
@@ -169,16 +171,30 @@ def measure_shape(shape: str, n: int, repeat: int, work: Path) -> list[tuple[str
 
     # All new: plan, then apply, against a gallery that knows the applications.
     new_plan, new_plan_rss, apply_t, apply_rss = [], 0, [], 0
+    saves, save_rss, saved = [], 0, work / "saved.plan"
     for _ in range(repeat):
         catalog_gallery(db, shape, n)
         t, rss = run(gs("plan", "-f", str(config), "--gallery", url), folder)[:2]
         new_plan.append(t)
         new_plan_rss = max(new_plan_rss, rss)
+        t, rss = run(gs("plan", "-f", str(config), "--gallery", url, "--out", str(saved)), folder)[
+            :2
+        ]
+        saves.append(t)
+        save_rss = max(save_rss, rss)
         t, rss = run(gs("apply", "-f", str(config), "--gallery", url, "--auto-approve"), folder)[:2]
         apply_t.append(t)
         apply_rss = max(apply_rss, rss)
     note("plan, all new", f"{statistics.median(new_plan):.2f} s")
     memory("plan, all new", new_plan_rss)
+    note(
+        "saved plan (plan --out), all new",
+        f"{saved.stat().st_size / 2**20:.1f} MiB, {statistics.median(saves):.2f} s",
+        f"{saved.stat().st_size / size:.2f}x the config's size; "
+        f"{ratio(saves, new_plan):.2f}x the time of the plan",
+        "<= 1.5x; <= 1.2x",
+    )
+    memory("plan --out, all new", save_rss)
     note("apply, all new", f"{statistics.median(apply_t):.2f} s")
     memory("apply, all new", apply_rss)
 

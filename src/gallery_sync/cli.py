@@ -158,7 +158,7 @@ def _make_plan(
     default="text",
     show_default=True,
     help="text: the plan for a terminal; markdown: a pull-request comment (under 60,000 "
-    "characters); json: the whole plan for scripts (the saved-plan format); github: ::error "
+    "characters); json: the whole plan for scripts (--out saves it compact); github: ::error "
     "workflow commands that annotate a pull request, and a ::notice with the summary.",
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")

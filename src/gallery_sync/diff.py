@@ -40,15 +40,7 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
     """Every field that differs, in canonical order. A new asset differs in every field."""
     new = after.to_json()
     if before is None:
-        changes = [
-            Change(ChangeOp.ADD, (k,), None, v)
-            for k, v in new.items()
-            if k != "versions" and v is not None
-        ]
-        changes += [
-            Change(ChangeOp.ADD, ("versions", n), None, v) for n, v in new["versions"].items()
-        ]
-        return changes
+        return diff_new(new)
     old = before.to_json()
     keys: list[tuple[str, ...]] = []
     for name, value in new.items():
@@ -59,6 +51,17 @@ def diff_asset(before: Asset | None, after: Asset) -> list[Change]:
         else:
             keys += _version_paths(old["versions"], value)
     return [_change(key, old, new) for key in sorted(keys, key=_order)]
+
+
+def diff_new(new: dict[str, Any]) -> list[Change]:
+    """The changes that create an asset, from its canonical form: they share its values."""
+    changes = [
+        Change(ChangeOp.ADD, (k,), None, v)
+        for k, v in new.items()
+        if k != "versions" and v is not None
+    ]
+    changes += [Change(ChangeOp.ADD, ("versions", n), None, v) for n, v in new["versions"].items()]
+    return changes
 
 
 def _version_paths(old: dict[str, Any], new: dict[str, Any]) -> set[tuple[str, ...]]:

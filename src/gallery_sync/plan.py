@@ -13,7 +13,7 @@ import orjson
 
 from gallery_sync import rules
 from gallery_sync.diagnostics import Diagnostic, Place, Severity, has_errors, sort_diagnostics
-from gallery_sync.diff import Change, ChangeOp, diff_asset
+from gallery_sync.diff import Change, ChangeOp, diff_asset, diff_new
 from gallery_sync.model import (
     CONTENT_FIELDS,
     Asset,
@@ -175,10 +175,25 @@ class Plan:
 
     def digest(self) -> str:
         """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
-        reads and what a reviewer saw); its identity in the audit log."""
+        reads and what a reviewer saw); its identity in the audit log.
+
+        Hashed asset by asset, the same bytes as `content_hash` of the whole JSON: a plan of
+        100,000 new assets never holds its JSON form all at once (~2 GB of dicts)."""
         if not self._digest:
-            self._digest.append(content_hash(self._body()))
+            before, _, after = orjson.dumps(self.head(), option=orjson.OPT_SORT_KEYS).partition(
+                _NO_ASSETS
+            )
+            sha = hashlib.sha256(before + b'"assets":[')
+            for i, asset in enumerate(self.assets):
+                sha.update(b"," if i else b"")
+                sha.update(orjson.dumps(asset.to_json(), option=orjson.OPT_SORT_KEYS))
+            sha.update(b"]" + after)
+            self._digest.append(sha.hexdigest())
         return self._digest[0]
+
+    def head(self) -> dict[str, Any]:
+        """The plan's JSON with no assets (an empty list in their place) and no hash."""
+        return self._body(assets=False)
 
     def to_json(self) -> dict[str, Any]:
         body = self._body()
@@ -186,7 +201,7 @@ class Plan:
             self._digest.append(content_hash(body))
         return {**body, "plan_hash": self._digest[0]}
 
-    def _body(self) -> dict[str, Any]:
+    def _body(self, *, assets: bool = True) -> dict[str, Any]:
         return {
             "format_version": FORMAT_VERSION,
             "publisher": self.publisher,
@@ -194,7 +209,7 @@ class Plan:
             "config_hash": self.config_hash,
             "accepted_agreements": list(self.accepted_agreements),
             "covers": dict(sorted(self.covers.items())),
-            "assets": [a.to_json() for a in self.assets],
+            "assets": [a.to_json() for a in self.assets] if assets else [],
             "diagnostics": [d.to_json() for d in self.diagnostics],
             "summary": self.summary(),
         }
@@ -210,6 +225,11 @@ class Plan:
             accepted_agreements=tuple(data.get("accepted_agreements", ())),
             covers=dict(data.get("covers", {})),
         )
+
+
+# Where the assets go in a plan's compact JSON, keys sorted: a key, never a value (a string's
+# quotes are escaped in JSON), and a plan's only member named so.
+_NO_ASSETS = b'"assets":[]'
 
 
 def content_hash(body: Mapping[str, Any]) -> str:
@@ -261,7 +281,8 @@ class Desired:
     assets: Mapping[str, Asset]
     accepted_agreements: frozenset[str] = frozenset()
     place: Locate = _nowhere
-    publisher_place: Place | None = None
+    # Or how to find it: a config's places cost a second read of its file, so only when asked.
+    publisher_place: Place | Callable[[], Place | None] | None = None
     digest: str = ""  # of what the desired state was read from (a plan's config_hash)
     covers: Mapping[str, str] = field(default_factory=dict)  # sha256 -> image file, for upload
 
@@ -285,7 +306,9 @@ def build_plan(
                 "publisher-mismatch",
                 f"the gallery credentials belong to account {account!r}, but the file declares "
                 f"publisher.account {publisher!r}; use {publisher!r}'s token, or fix the account",
-                place=wanted.publisher_place,
+                place=wanted.publisher_place()
+                if callable(wanted.publisher_place)
+                else wanted.publisher_place,
             )
         )
     ctx = rules.Context(catalog, publisher, wanted.accepted_agreements)
@@ -366,6 +389,12 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     """The action, risk-classed changes and ordered operations that take current to desired."""
     if current is not None and current.same_state(desired):
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
+    if current is None:  # its changes and its create share one canonical form (~3 KB)
+        value = desired.to_json()
+        changes = tuple(_classify(c, None) for c in diff_new(value))
+        return AssetPlan(
+            desired.id, Action.CREATE, None, changes, (Operation(OpKind.CREATE, value=value),)
+        )
     changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
     operations = tuple(derive_operations(current, desired))
     revision = current.revision if current else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -14,41 +14,52 @@ from typing import Any
 import orjson
 
 from gallery_sync.diagnostics import Diagnostic, Place
+from gallery_sync.diff import Change, ChangeOp
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery
-from gallery_sync.model import Asset, GalleryState
-from gallery_sync.plan import FORMAT_VERSION, AssetPlan, Plan, content_hash, field_digests
+from gallery_sync.model import CONTENT_FIELDS, Asset, GalleryState, Operation, OpKind, Status
+from gallery_sync.plan import (
+    FIELD_OPERATIONS,
+    FORMAT_VERSION,
+    AssetPlan,
+    Plan,
+    PlannedChange,
+    content_hash,
+    field_digests,
+    plan_asset,
+)
 
-# A saved plan carries each written value about twice (the change shown, the operation applied)
-# with JSON's quoting: a 10,000-asset plan is ~40 MB. 1 GiB holds plans of configs well past
-# what the tool is built for (a config file is refused over 64 MiB) while still refusing
-# /dev/zero, a runaway file or a memory bomb before it is parsed.
+# A saved plan holds each written value once (in compact JSON, one asset a line): a
+# 10,000-asset plan of new assets is ~1.1x its config. 1 GiB holds plans of configs well past
+# what the tool is built for while still refusing /dev/zero, a runaway file or a memory bomb
+# before it is parsed.
 PLAN_FILE_LIMIT = 1 << 30
 _SHOWN_PROBLEMS = 10  # schema violations named in the refusal; the rest are counted
 _HASH_LENGTH = 64
+SAVED_FORM = "saved"  # the `form` of a saved plan file; `plan --format json` has none
 
 
 def write_plan_file(plan: Plan, path: Path) -> None:
     """Write atomically: a reader never sees half a plan file, and a failed write (disk full,
-    file size limit, no permission) leaves neither the file nor a temporary one behind."""
-    from gallery_sync.render.escape import json_escaped  # C1, bidi, ... as \\u: inert in `cat`
+    file size limit, no permission, a value JSON cannot hold) leaves neither the file nor a
+    temporary one behind."""
+    from gallery_sync.render.escape import json_escaped
 
-    try:
-        text = orjson.dumps(plan.to_json(), option=orjson.OPT_INDENT_2).decode()
-    except orjson.JSONEncodeError as exc:  # e.g. a lone surrogate in a value
-        raise GallerySyncError(f"cannot write the plan to {path}: {exc}") from exc
-    data = json_escaped(text).encode() + b"\n"
     tmp = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as out:
-            out.write(data)
+            for chunk in saved_chunks(plan):
+                # C1, bidi, ... as \u escapes: inert in `cat`, the same JSON values.
+                out.write(json_escaped(chunk.decode()).encode())
         os.replace(tmp, path)
-    except OSError as exc:
+    except (OSError, orjson.JSONEncodeError) as exc:  # encode: e.g. a lone surrogate in a value
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, orjson.JSONEncodeError):
+            raise GallerySyncError(f"cannot write the plan to {path}: {exc}") from exc
         raise GallerySyncError(
             f"cannot write the plan to {path}: {exc.strerror or exc}; nothing was saved"
         ) from exc
@@ -58,6 +69,96 @@ def _umask() -> int:
     mask = os.umask(0o022)  # reading the umask means setting it: set it straight back
     os.umask(mask)
     return mask
+
+
+def saved_chunks(plan: Plan) -> Iterator[bytes]:
+    """A plan's saved form, piece by piece: the plan's JSON without its summary (counted again
+    on load) and, per asset, only what cannot be derived: a new asset's changes are its create
+    operation's value field by field; an existing asset's operations follow from its changes.
+    Whatever does not derive so is kept as it is."""
+    head = plan.head()
+    del head["assets"], head["summary"]
+    head = {"format_version": head.pop("format_version"), "form": SAVED_FORM, **head}
+    head["plan_hash"] = plan.digest()
+    yield orjson.dumps(head)[:-1] + b',"assets":['
+    for i, asset in enumerate(plan.assets):
+        yield (b",\n" if i else b"\n") + orjson.dumps(saved_entry(asset))
+    yield b"\n]}\n"
+
+
+def saved_entry(asset: AssetPlan) -> dict[str, Any]:
+    """One asset of a saved plan: its JSON less the members `full_entry` derives again."""
+    entry = asset.to_json()
+    del entry["risk"]  # of its changes
+    if _creates(entry):
+        del entry["changes"]
+    elif asset.changes and operations_of(c.change for c in asset.changes) == list(asset.operations):
+        del entry["operations"]
+    for name, empty in _DEFAULTS.items():
+        if name in entry and entry[name] == empty:
+            del entry[name]
+    return entry
+
+
+_DEFAULTS: dict[str, Any] = {"changes": [], "operations": [], "refused": False, "read": {}}
+
+
+def full_entry(entry: dict[str, Any], publisher: str) -> dict[str, Any]:
+    """An asset of a saved plan as `plan --format json` has it (less its risk, a property)."""
+    full = {**_DEFAULTS, **entry}
+    if "changes" not in entry and _creates(entry):
+        asset = Asset.from_json(entry["id"], publisher, entry["operations"][0]["value"])
+        full["changes"] = [c.to_json() for c in plan_asset(None, asset).changes]
+    elif "operations" not in entry:
+        changes = (PlannedChange.from_json(c).change for c in full["changes"])
+        full["operations"] = [op.to_json() for op in operations_of(changes)]
+    return full
+
+
+def _creates(entry: dict[str, Any]) -> bool:
+    ops = entry.get("operations", ())
+    return len(ops) == 1 and ops[0]["kind"] == OpKind.CREATE.value
+
+
+def operations_of(changes: Iterable[Change]) -> list[Operation]:
+    """The writes that carry out an existing asset's changes: `derive_operations`' writes, in
+    its order, read from the changes instead of from the two states."""
+    fields: dict[str, Any] = {}
+    first: list[Operation] = []
+    setters: list[Operation] = []
+    added: list[Operation] = []
+    described: list[Operation] = []
+    dropped: list[Operation] = []
+    last: list[Operation] = []
+    released, discontinued = Status.RELEASED.value, Status.DISCONTINUED.value
+    for change in changes:
+        name, before, after = change.path[0], change.before, change.after
+        if name == "status":
+            if before == discontinued and after == released:
+                first.append(Operation(OpKind.RELEASE))
+            elif before == released and after == discontinued:
+                last.append(Operation(OpKind.DISCONTINUE))
+        elif name in CONTENT_FIELDS:
+            fields[name] = after
+        elif name in FIELD_OPERATIONS:
+            setters.append(Operation(FIELD_OPERATIONS[name], value=after))
+        elif name == "versions" and change.op is ChangeOp.ADD:
+            added.append(Operation(OpKind.ADD_VERSION, change.path[1], after))
+        elif name == "versions" and change.op is ChangeOp.CHANGE:
+            number = change.path[1]
+            if len(change.path) == 2:  # a whole version, as deepdiff may report one
+                if not isinstance(before, dict) or not isinstance(after, dict):
+                    continue
+                pairs = {k: (before[k], after[k]) for k in ("description", "status")}
+            else:
+                pairs = {change.path[2]: (before, after)}
+            was, now = pairs.get("description", (None, None))
+            if was != now:
+                described.append(Operation(OpKind.SET_VERSION_DESCRIPTION, number, now))
+            if pairs.get("status") == (released, discontinued):
+                dropped.append(Operation(OpKind.DISCONTINUE_VERSION, number))
+    update = [Operation(OpKind.UPDATE_FIELDS, value=fields)] if fields else []
+    return first + update + setters + added + described + dropped + last
 
 
 def read_plan_file(path: Path) -> Plan:
@@ -93,20 +194,33 @@ def read_plan_file(path: Path) -> Plan:
             f"plan file {path} has format_version {_quoted(data['format_version'])}; this "
             f"gallery-sync reads format_version {FORMAT_VERSION!r}. Plan again with this version",
         )
-    problems = _schema_problems(data)
+    saved = data.get("form") == SAVED_FORM
+    problems = _schema_problems(data, saved=saved)
     if problems:
         raise _invalid(path, f"plan file {path} is damaged: {problems}")
     claimed = data.pop("plan_hash")
-    if content_hash(data) != claimed:
-        raise _invalid(
-            path,
-            f"plan file {path} does not match its plan_hash {claimed[:12]}…: it was changed "
-            "after it was made. Nothing was applied; plan again and review the new plan",
-        )
-    plan = Plan.from_json(data)
-    if plan.digest() != claimed:  # the file holds more, or other, than the plan it was made of
+    if not saved and content_hash(data) != claimed:
+        raise _edited(path, claimed)
+    try:
+        if saved:  # the plan hash is of the whole plan, as `plan --format json` shows it
+            data["assets"] = [full_entry(a, data["publisher"]) for a in data["assets"]]
+        plan = Plan.from_json(data)
+    except (KeyError, TypeError, ValueError):  # schema-valid, yet no plan gallery-sync makes
+        plan = None
+    if plan is None or plan.digest() != claimed:
+        if saved:
+            raise _edited(path, claimed)
+        # the file holds more, or other, than the plan it was made of
         raise _invalid(path, f"plan file {path} is not in the form gallery-sync writes")
     return plan
+
+
+def _edited(path: Path, claimed: str) -> GalleryRefusal:
+    return _invalid(
+        path,
+        f"plan file {path} does not match its plan_hash {claimed[:12]}…: it was changed "
+        "after it was made. Nothing was applied; plan again and review the new plan",
+    )
 
 
 def check_plan_hash(plan: Plan, path: Path, pinned: str) -> None:
@@ -208,8 +322,8 @@ def what_changed(planned: AssetPlan, current: Asset) -> str:
     return "; ".join(parts) or "written meanwhile, though no field differs from what was read"
 
 
-def _schema_problems(data: dict[str, Any]) -> str:
-    errors = list(_plan_validator().iter_errors(data))
+def _schema_problems(data: dict[str, Any], *, saved: bool) -> str:
+    errors = list(_plan_validator(saved).iter_errors(data))
     if not errors:
         return ""
     shown = [
@@ -221,11 +335,20 @@ def _schema_problems(data: dict[str, Any]) -> str:
 
 
 @cache
-def _plan_validator() -> Any:
+def _plan_validator(saved: bool) -> Any:
+    """The plan schema; for a saved plan, its `savedPlan` definition (the same document, so
+    that the two forms share every definition)."""
     import jsonschema_rs
 
     text = resources.files("gallery_sync").joinpath("schemas/plan.schema.json").read_bytes()
-    return jsonschema_rs.validator_for(orjson.loads(text))
+    schema = orjson.loads(text)
+    if saved:
+        # Its own members are the root's (it refers to them), but for assets.
+        for keyword in ("type", "required", "additionalProperties"):
+            del schema[keyword]
+        del schema["properties"]["assets"]
+        schema["$ref"] = "#/$defs/savedPlan"
+    return jsonschema_rs.validator_for(schema)
 
 
 def _json_path(parts: list[str | int]) -> str:

@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
-from gallery_sync.plan import content_hash
-from helpers import FLOWERS, PNG, Workspace, cli_env, config
+from gallery_sync.plan import Plan
+from gallery_sync.saved import full_entry
+from helpers import FLOWERS, PNG, REPO, Workspace, cli_env, config
 
 Body = dict[str, Any]
 
@@ -28,9 +29,10 @@ TULIPS = """  tulips:
 """
 
 
-def reviewed_plan(ws: Workspace) -> Body:
+def reviewed_plan(ws: Workspace, form: str = "saved") -> Body:
     """A gallery with flowers (to update), lilies (unmanaged: a warning), and a saved plan that
-    retitles flowers and creates tulips with a cover."""
+    retitles flowers and creates tulips with a cover: as `plan --out` saves it, or (form
+    "json") as `plan --format json` prints it, which `apply FILE` reads as well."""
     ws.write("gallery.yaml", config(FLOWERS.format(visibility="only_me")))
     lilies = FLOWERS.format(visibility="only_me").replace("flowers:", "lilies:")
     ws.write("lilies.yaml", config(lilies))
@@ -43,6 +45,8 @@ def reviewed_plan(ws: Workspace) -> Body:
     )
     saved = ws.run("plan", "--out", "p.json")
     assert saved.code == 0, saved.out + saved.err
+    if form == "json":
+        (ws.root / "p.json").write_text(ws.run("plan", "--format", "json").out)
     body: Body = json.loads((ws.root / "p.json").read_text())
     assert [d["code"] for d in body["diagnostics"]] == ["unmanaged-asset"]
     return body
@@ -60,8 +64,12 @@ def _asset(body: Body, asset_id: str) -> Body:
     return found
 
 
+RETITLE = {"kind": "update-fields", "version": None, "value": {"title": "Roses"}}
+
+
 def _set_op_visibility(body: Body) -> None:
-    _asset(body, "flowers")["operations"].append(
+    # A saved plan keeps an existing asset's changes and derives its operations from them.
+    _asset(body, "flowers").setdefault("operations", [RETITLE]).append(
         {"kind": "set-visibility", "version": None, "value": "public"}
     )
 
@@ -94,12 +102,37 @@ TAMPERINGS: dict[str, Callable[[Body], None]] = {
     "refused": _set_asset("flowers", "refused", True),
     "read": _set_asset("flowers", "read", {}),
     "change-shown": lambda body: _asset(body, "flowers")["changes"][0].update(after="Tulips"),
+    # A saved plan derives a new asset's changes from its create operation; given, they count.
+    "new-asset-change-shown": _set_asset(
+        "tulips",
+        "changes",
+        [
+            {
+                "field": "title",
+                "op": "add",
+                "before": None,
+                "after": "Roses",
+                "risk": "reversible",
+                "why": None,
+            }
+        ],
+    ),
 }
 
 
-@pytest.mark.parametrize("name", sorted(TAMPERINGS))
-def test_an_edited_plan_is_refused_before_the_gallery_is_read(ws: Workspace, name: str) -> None:
-    body = reviewed_plan(ws)
+@pytest.mark.parametrize(
+    ("name", "form"),
+    [
+        (name, form)
+        for name in sorted(TAMPERINGS)
+        for form in ("saved", "json")
+        if (name, form) != ("summary", "saved")  # a saved plan's summary is counted on load
+    ],
+)
+def test_an_edited_plan_is_refused_before_the_gallery_is_read(
+    ws: Workspace, name: str, form: str
+) -> None:
+    body = reviewed_plan(ws, form)
     before = gallery_snapshot(ws)
     TAMPERINGS[name](body)
     ws.write("edited.json", json.dumps(body, indent=2))
@@ -119,8 +152,10 @@ def test_a_rehashed_forgery_is_refused_by_the_pinned_plan_hash(ws: Workspace) ->
     reviewed = body["plan_hash"]
     before = gallery_snapshot(ws)
     _set_op_visibility(body)
-    del body["plan_hash"]
-    body["plan_hash"] = content_hash(body)  # a forger who rewrites the hash too
+    # A forger who rewrites the hash too: of the whole plan the file stands for.
+    full = {k: v for k, v in body.items() if k not in ("form", "plan_hash")}
+    full["assets"] = [full_entry(a, body["publisher"]) for a in body["assets"]]
+    body["plan_hash"] = Plan.from_json(full).digest()
     ws.write("forged.json", json.dumps(body))
     pinned = ws.run("apply", "forged.json", "--plan-hash", reviewed)
     assert pinned.code == 1
@@ -313,7 +348,8 @@ def test_plan_out_file_is_small_and_conforms(ws: Workspace) -> None:
         "visibility",
     ]
     assert all(len(d) == 16 for d in flowers["read"].values())
-    assert _asset(body, "tulips")["read"] == {}
+    tulips = _asset(body, "tulips")
+    assert "read" not in tulips and "changes" not in tulips  # nothing read; derived on load
     assert Path(body["covers"][next(iter(body["covers"]))]).is_absolute()
 
 
@@ -354,3 +390,29 @@ def test_a_saved_plan_file_honours_the_umask(ws: Workspace, umask: int, mode: in
     )
     assert run.returncode == 0, run.stderr
     assert (ws.root / "p.json").stat().st_mode & 0o777 == mode
+
+
+def test_a_saved_plan_of_new_assets_is_near_its_config_and_applies(ws: Workspace) -> None:
+    """At bench shape (every field, a cover each, version notes): `plan --out` stores each
+    value once; applied, then a 1% change saved and applied, the gallery matches the config."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from bench import fresh_gallery
+    from generate import write_config
+
+    write_config(ws.root / "gallery.yaml", 300)
+    fresh_gallery(ws.root / ".gallery" / "gallery.db", 300)
+    assert ws.run("plan", "--out", "new.json").code == 0
+    config_size = (ws.root / "gallery.yaml").stat().st_size
+    assert (ws.root / "new.json").stat().st_size <= 1.5 * config_size
+    applied = ws.run("apply", "new.json")
+    assert applied.code == 0 and "300 applied, 0 failed" in applied.out, applied.err
+    write_config(ws.root / "gallery.yaml", 300, changed=0.05)
+    assert ws.run("plan", "--out", "changed.json").code == 0
+    body = json.loads((ws.root / "changed.json").read_text())
+    updated = [a for a in body["assets"] if a["action"] == "update"]
+    assert updated and all("operations" not in a for a in updated)  # derived from the changes
+    shown = ws.run("plan").out
+    applied = ws.run("apply", "changed.json")
+    assert applied.code == 0 and f"{len(updated)} applied, 0 failed" in applied.out
+    assert applied.out.startswith(shown.split("Plan hash:")[0])  # the same changes, shown again
+    assert "No changes." in ws.run("plan").out

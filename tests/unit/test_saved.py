@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from gallery_sync import rules
 from gallery_sync.config import Config
-from gallery_sync.diagnostics import CODES
+from gallery_sync.diagnostics import CODES, Severity
 from gallery_sync.engine import desired_state
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.model import (
@@ -22,12 +23,21 @@ from gallery_sync.model import (
     Catalog,
     DurationLimit,
     GalleryState,
+    Status,
     Version,
     Visibility,
     VisibilityLevel,
 )
-from gallery_sync.plan import Plan, build_plan, content_hash
-from gallery_sync.saved import canonical_gallery, read_plan_file, what_changed, write_plan_file
+from gallery_sync.plan import AssetPlan, Plan, build_plan, content_hash, plan_asset
+from gallery_sync.saved import (
+    canonical_gallery,
+    full_entry,
+    read_plan_file,
+    saved_chunks,
+    saved_entry,
+    what_changed,
+    write_plan_file,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 V1 = Version("1.0.0", "cn-north-4", "app")
@@ -37,6 +47,8 @@ CATALOG = Catalog(
     frozenset({"digital-content-publishing"}),
     {("cn-north-4", "app"): Application("app", "cn-north-4")},
 )
+
+CONTEXT = rules.Context(CATALOG, "acme", frozenset({"digital-content-publishing"}))
 
 
 def a_plan() -> Plan:
@@ -140,12 +152,23 @@ def _paths(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return out
 
 
+def rehashed(body: dict[str, Any]) -> str:
+    """The hash a forger would give a saved plan: of the whole plan it stands for."""
+    try:
+        full = {k: v for k, v in body.items() if k != "form"}
+        full["assets"] = [full_entry(a, body["publisher"]) for a in body["assets"]]
+        return Plan.from_json(full).digest()
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError):
+        return "0" * 64  # no plan: the file is refused whatever its hash
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_any_edit_of_a_rehashed_plan_is_a_plan_or_plan_invalid(
     tmp_path_factory: pytest.TempPathFactory, data: st.DataObject
 ) -> None:
-    body = a_plan().to_json()
+    saved = data.draw(st.booleans())  # the compact form `plan --out` writes, or the whole
+    body = orjson.loads(b"".join(saved_chunks(a_plan()))) if saved else a_plan().to_json()
     del body["plan_hash"]
     paths = [p for p in _paths(body) if p]
     for _ in range(data.draw(st.integers(1, 3))):
@@ -158,7 +181,7 @@ def test_any_edit_of_a_rehashed_plan_is_a_plan_or_plan_invalid(
             node[path[-1]] = value
         except (TypeError, IndexError, KeyError):
             continue
-    body["plan_hash"] = content_hash(body)
+    body["plan_hash"] = rehashed(body) if saved else content_hash(body)
     file = tmp_path_factory.mktemp("fuzz") / "p.json"
     file.write_bytes(orjson.dumps(body))
     try:
@@ -169,3 +192,80 @@ def test_any_edit_of_a_rehashed_plan_is_a_plan_or_plan_invalid(
         return
     plan.summary(), plan.irreversible(), plan.changed  # usable as apply uses it
     assert plan.digest() == body["plan_hash"]
+
+
+# --- the saved form: each value once, the rest derived again on load ------------------------
+
+NUMBERS = ["1.0.0", "1.1.0", "2.0.0"]
+users = st.frozensets(st.sampled_from(["u1", "u2"]), min_size=1)
+visibilities = st.one_of(
+    st.just(Visibility()),
+    st.just(Visibility(VisibilityLevel.PUBLIC)),
+    users.map(lambda u: Visibility(VisibilityLevel.SPECIFIC_USERS, u)),
+)
+
+
+@st.composite
+def assets(draw: st.DrawFn) -> Asset:
+    numbers = draw(st.lists(st.sampled_from(NUMBERS), min_size=1, max_size=3, unique=True))
+    versions = tuple(
+        Version(
+            n,
+            "cn-north-4",
+            draw(st.sampled_from(["app", "app2"])),
+            draw(st.sampled_from(["", "notes", "other notes"])),
+            draw(st.sampled_from(list(Status))),
+        )
+        for n in numbers
+    )
+    return Asset(
+        "flowers",
+        "acme",
+        draw(st.sampled_from(["One", "Two"])),
+        versions,
+        cover=draw(st.sampled_from([None, "a" * 64])),
+        description=draw(st.sampled_from(["", "Text\n"])),
+        categories=draw(st.sampled_from([(), ("ocr",)])),
+        visibility=draw(visibilities),
+        duration_limit=draw(st.sampled_from([DurationLimit(), DurationLimit(30, True)])),
+        status=draw(st.sampled_from(list(Status))),
+        revision=4,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(current=st.one_of(st.none(), assets()), desired=assets())
+def test_an_asset_reads_back_from_its_saved_entry_as_planned(
+    current: Asset | None, desired: Asset
+) -> None:
+    planned = plan_asset(current, desired)
+    entry = orjson.loads(orjson.dumps(saved_entry(planned)))
+    assert AssetPlan.from_json(full_entry(entry, "acme")) == planned
+    if planned.operations:  # each value once: a create's changes, or the other's operations
+        assert ("changes" in entry) != ("operations" in entry) or planned.refused
+    violations = rules.check_asset(current, desired, CONTEXT)
+    legal = not any(v.severity is Severity.ERROR for v in violations)
+    if current is not None and planned.operations and legal:
+        assert "operations" not in entry  # a legal change's writes always follow from it
+
+
+def test_a_saved_plan_is_compact_and_one_asset_a_line(tmp_path: Path) -> None:
+    plan = a_plan()
+    write_plan_file(plan, tmp_path / "p.json")
+    lines = (tmp_path / "p.json").read_bytes().splitlines()
+    assert [orjson.loads(line.rstrip(b",")) for line in lines[1:-1]] == [
+        {"id": "flowers", "action": "update", "revision": 3, "changes": [
+            {"field": "title", "op": "change", "before": "Flowers", "after": "Roses",
+             "risk": "reversible", "why": None}], "read": dict(plan.assets[0].read)},
+        {"id": "tulips", "action": "create", "revision": None, "operations": [
+            plan.assets[1].operations[0].to_json()]},
+    ]  # fmt: skip
+    head = orjson.loads(lines[0] + b"]}")
+    assert head["form"] == "saved" and head["plan_hash"] == plan.digest()
+    assert "summary" not in head and lines[-1] == b"]}"
+
+
+def test_the_plan_hash_is_streamed_over_the_same_bytes_as_the_whole_json() -> None:
+    body = a_plan().to_json()
+    claimed = body.pop("plan_hash")
+    assert content_hash(body) == claimed == a_plan().digest()
