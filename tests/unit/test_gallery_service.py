@@ -295,6 +295,20 @@ def test_catalog_looks_up_only_the_applications_asked_for(gallery: GalleryServic
     assert len(gallery.catalog().applications) == 3  # None: the whole catalog
 
 
+def test_a_write_batch_looks_up_its_applications_never_the_whole_catalog(
+    gallery: GalleryService,
+) -> None:
+    # Listing the whole catalog once per batch made a 100,000-asset apply read 200 x 600,000
+    # rows: thousands of keys are still looked up, by one targeted query per KEYS_PER_QUERY.
+    statements: list[str] = []
+    gallery.store.db.set_trace_callback(statements.append)
+    keys = [("cn-north-4", f"missing-{i}") for i in range(12_000)] + [("cn-north-4", "app")]
+    found = gallery.store.applications(keys)
+    assert found == {("cn-north-4", "app"): Application("app", "cn-north-4")}
+    queries = [s for s in statements if "FROM applications" in s]
+    assert len(queries) == 3 and all("json_each" in q for q in queries)
+
+
 def test_only_a_writer_creates_a_gallery_and_never_a_mistyped_directory(tmp_path: Path) -> None:
     with pytest.raises(GalleryUnavailable, match=r"there is no gallery at .*apply"):
         open_gallery(f"sqlite:///{tmp_path / 'g.db'}")
