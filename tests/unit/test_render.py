@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from dataclasses import replace
 
 import pytest
@@ -434,3 +435,15 @@ def test_text_plan_bounds_gallery_side_warnings() -> None:
     out = plain(text.render_plan(Plan("acme", "g", (), warnings)))
     assert out.count("[warning]") == LIST_LIMIT
     assert "... and 80 more unmanaged-asset warnings (--format json lists them all)\n" in out
+
+
+def test_an_embedded_gallery_under_the_working_directory_is_shown_relative(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gallery_sync.render.text import shown_gallery
+
+    monkeypatch.chdir(tmp_path)
+    inside = f"sqlite:///{tmp_path / '.gallery' / 'gallery.db'}"
+    assert shown_gallery(inside) == "sqlite:///.gallery/gallery.db"
+    assert shown_gallery("sqlite:////elsewhere/g.db") == "sqlite:////elsewhere/g.db"
+    assert shown_gallery("http://gallery.example:8080") == "http://gallery.example:8080"

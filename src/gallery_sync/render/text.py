@@ -91,7 +91,8 @@ def _plan_diagnostic_lines(diagnostics: tuple[Diagnostic, ...]) -> list[str]:
 
 def render_plan(plan: Plan) -> str:
     out = [
-        f"Gallery {terminal_line(plan.gallery)}, publisher {terminal_line(plan.publisher)}",
+        f"Gallery {terminal_line(shown_gallery(plan.gallery))}, "
+        f"publisher {terminal_line(plan.publisher)}",
         "",
     ]
     if plan.diagnostics:
@@ -322,3 +323,17 @@ def render_history(entries: list[AuditEntry]) -> str:
         line = f"#{e.id} {e.time} {e.account} {e.asset}: {kind}{detail}{plan}{message}"
         out.append(terminal_line(line))
     return "\n".join(out) + "\n"
+
+
+def shown_gallery(url: str) -> str:
+    """A gallery's URL as a person reads it: an embedded gallery under the current directory
+    relative to it (the plan itself keeps the absolute path that identifies it)."""
+    import os
+
+    prefix = "sqlite:///"
+    if not url.startswith(prefix + "/"):
+        return url
+    path = url[len(prefix) :]
+    relative = os.path.relpath(path)
+    return url if relative.startswith("..") else prefix + relative
+
