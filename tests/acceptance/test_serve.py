@@ -391,7 +391,7 @@ def test_serve_on_a_port_in_use_is_one_line(tmp_path: Path, served: Served) -> N
     taken = Workspace(tmp_path).run("serve", "--store", served.store_url, "--port", port)
     assert taken.code == 1
     assert taken.err.splitlines() == [
-        f"error: cannot listen on 127.0.0.1:{port}: Address already in use"
+        f"error: cannot listen on 127.0.0.1:{port}: Address already in use (gallery-unavailable)"
     ]
 
 
@@ -478,7 +478,7 @@ def test_a_service_that_is_down_is_one_line(tmp_path: Path) -> None:
         result = ws.run(*args, "--gallery", "http://127.0.0.1:9", env={"GALLERY_TOKEN": "t"})
         assert result.code == 1, args
         assert result.err.splitlines() == [
-            "error: cannot reach http://127.0.0.1:9: connection refused"
+            "error: cannot reach http://127.0.0.1:9: connection refused (gallery-unavailable)"
         ], args
 
 
