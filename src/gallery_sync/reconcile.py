@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 APPLIED_MESSAGE = re.compile(r"^git ([0-9a-f]{40})$")
 REVERT_SUFFIX = " (drift reverted)"
+UNREVERTABLE = "unrevertable"  # recorded for drift the rules refuse to revert, on no one field
+DRIFT_KINDS = ("drift", "in-step")  # audit entries that record drift, not a change
 
 
 class DriftMode(str, enum.Enum):
@@ -310,6 +312,7 @@ class Reconciler:
         self._audit_read = False
         self._loaded: dict[str, Loaded] = {}
         self._drift_seen: object = None  # what was last logged as drift (log once per change)
+        self._recorded: dict[str, tuple[str, ...]] = {}  # asset -> drifted fields, as recorded
 
     # --- the gallery ---------------------------------------------------------------------
 
@@ -674,11 +677,12 @@ class Reconciler:
             return self._refuse(commit, list(plan.diagnostics), "the plan has errors")
         drift, unmanaged = find_drift(plan)
         self._show_drift(commit, drift, unmanaged)
+        if not drift or self.settings.drift is DriftMode.REPORT:
+            self._set_state("drifted" if drift else "synced")
+        self._record_drift(gallery, commit, plan, drift)
         if not drift:
-            self._set_state("synced")
             return Outcome.SYNCED
         if self.settings.drift is DriftMode.REPORT:
-            self._set_state("drifted")
             return Outcome.DRIFTED
         revertable = [a for a in plan.changed]
         if revertable:
@@ -694,14 +698,14 @@ class Reconciler:
                 return self._apply_failed(commit, report)
             from gallery_sync.engine import make_plan
 
-            drift, unmanaged = find_drift(make_plan(desired, gallery))
+            plan = make_plan(desired, gallery)
+            drift, unmanaged = find_drift(plan)
             self.log("info", "drift-reverted", commit=commit, assets=len(revertable))
             self._show_drift(commit, drift, unmanaged)
-        if drift:
-            self._set_state("drifted")
-            return Outcome.DRIFTED
-        self._set_state("synced")
-        return Outcome.REVERTED
+        self._set_state("drifted" if drift else "synced")
+        if revertable:
+            self._record_drift(gallery, commit, plan, drift)  # what was reverted: in step
+        return Outcome.DRIFTED if drift else Outcome.REVERTED
 
     def _show_drift(self, commit: str, drift: list[Drift], unmanaged: list[str]) -> None:
         assets = sorted({d.asset for d in drift})
@@ -727,6 +731,40 @@ class Reconciler:
         for asset in unmanaged:
             self.log("warning", "unmanaged-asset", commit=commit, asset=asset)
 
+    def _record_drift(self, gallery: Gallery, commit: str, plan: Plan, drift: list[Drift]) -> None:
+        """Record in the gallery what the drift check found on the publisher's assets (its "My
+        assets" page shows it): only what changed since this process last recorded, so that
+        an idle round sends nothing. The gallery down: the round fails and is retried; a
+        refusal is logged, and sent again next round."""
+        from gallery_sync.plan import Action
+
+        foreign = {d.asset for d in plan.diagnostics if d.code == "asset-owned-by-other"}
+        state: dict[str, tuple[str, ...]] = {
+            a.id: ()
+            for a in plan.assets
+            if a.revision is not None and a.action is not Action.UNMANAGED and a.id not in foreign
+        }
+        for d in drift:
+            if d.asset in state:
+                state[d.asset] = tuple(sorted({*state[d.asset], d.field or UNREVERTABLE}))
+        changed = {a: f for a, f in state.items() if self._recorded.get(a) != f}
+        if not changed:
+            return
+        try:
+            recorded = gallery.report_drift({a: list(f) for a, f in changed.items()}, commit)
+        except GalleryRefusal as refusal:
+            self.log(
+                "error",
+                "drift-record-failed",
+                commit=commit,
+                code=refusal.code,
+                message=self.redact(str(refusal)),
+            )
+            return
+        self._recorded.update(changed)
+        if recorded:
+            self.log("info", "drift-recorded", commit=commit, assets=sorted(recorded))
+
     def _set_state(self, state: str) -> None:
         with self.status.lock:
             self.status.state = state
@@ -740,7 +778,9 @@ def _unfinished(gallery: Gallery, commit: str, changed: set[str]) -> set[str]:
     if not marks:
         return set(changed)
     first = min(marks)
-    touched = {e.asset for e in entries if e.id >= first}
+    touched = {
+        e.asset for e in entries if e.id >= first and e.change.get("kind") not in DRIFT_KINDS
+    }
     return {a for a in changed if a not in touched}
 
 

@@ -70,6 +70,7 @@ def flowers(title: str = "Flowers", *, versions: str = "") -> str:
     return config(text + versions)
 
 
+DRIFT_KINDS = ("drift", "in-step")  # what the reconciler records about drift
 V2 = '      - version: "1.1.0"\n        ai_application: flowers-resnet50\n'
 
 
@@ -90,9 +91,13 @@ class TheGallery:
         return shown.json()  # type: ignore[no-any-return]
 
     def messages(self) -> list[str]:
+        """The messages of the changes made (not of the drift the reconciler recorded)."""
+        return [e["message"] for e in self.entries() if e["change"]["kind"] not in DRIFT_KINDS]
+
+    def entries(self) -> list[dict[str, Any]]:
         shown = self.run("history", "--format", "json")
         assert shown.code == 0, shown.err
-        return [e["message"] for e in shown.json()]
+        return shown.json()  # type: ignore[no-any-return]
 
     def write_outside_git(self, text: str) -> None:
         """Someone changes the gallery by hand: another config, applied from elsewhere."""
@@ -461,6 +466,8 @@ def test_a_restart_applies_nothing_twice(
     again.wait("drift", asset="flowers", field="title")
     assert not again.events("applied")
     assert gallery.messages() == ["by hand", *before]
+    recorded = [e["change"] for e in gallery.entries() if e["change"]["kind"] in DRIFT_KINDS]
+    assert recorded == [{"kind": "drift", "fields": ["title"], "commit": commit}]
     assert again.terminate() == 0
     assert once(ws, repo, gallery).out == f"drifted: main at {commit[:12]}\n"
     assert gallery.messages() == ["by hand", *before]

@@ -148,6 +148,12 @@ class Gallery(Protocol):
     def add_application(self, app: Application) -> str:
         """Register an AI application; return "added", "updated" or "unchanged"."""
 
+    def report_drift(self, findings: Mapping[str, Sequence[str]], commit: str = "") -> list[str]:
+        """Record what a reconciler (SPEC 9) found about the caller's own assets at `commit`:
+        asset -> the fields that differ from git (empty: in step). Only changes of state are
+        written (audit kinds "drift" and "in-step"); returns the assets recorded. An asset that
+        is not the caller's: not-found, and nothing is written."""
+
     def admin(self) -> Admin | None:
         """The operator's side, for a principal that may operate it; None otherwise."""
 

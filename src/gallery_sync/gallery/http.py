@@ -12,7 +12,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +35,7 @@ BASE_DELAY = 0.25
 BATCH = 500  # writes per POST /v1/writes
 CONCURRENCY = 4  # batches in flight at once
 RETRIED_STATUS = frozenset({429, 502, 503, 504})
+DRIFT_BATCH = 5000  # assets per POST /v1/drift
 GET_IDS_LIMIT = 4000  # characters of ids a GET /v1/state carries; more go in a POST body
 
 Outcome = int | GalleryRefusal
@@ -235,6 +236,19 @@ class HttpGallery:
         body = {"name": app.name, "region": app.region, "image": app.image}
         response = self._send("POST", "/v1/applications", body=body, retry=False)
         return str(self._ok(response)["outcome"])
+
+    def report_drift(self, findings: Mapping[str, Sequence[str]], commit: str = "") -> list[str]:
+        self._need_token("reporting drift")
+        if not findings:
+            return []
+        # Safe to retry: the service records only changes of state, so a repeat writes nothing.
+        items = list(findings.items())
+        recorded: list[str] = []
+        for start in range(0, len(items), DRIFT_BATCH):
+            part = {a: list(f) for a, f in items[start : start + DRIFT_BATCH]}
+            body = {"findings": part, "commit": commit}
+            recorded += self._ok(self._send("POST", "/v1/drift", body=body))["recorded"]
+        return recorded
 
     def admin(self) -> Admin | None:
         return None  # the operator's: `gallery-sync admin ... --store URL`

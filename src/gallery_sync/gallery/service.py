@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -415,6 +415,52 @@ class GalleryService:
             raise GalleryRefusal([_unauthenticated_diagnostic("registering an application")])
         return self.store.add_application(app, account)
 
+    def report_drift(self, findings: Mapping[str, Sequence[str]], commit: str = "") -> list[str]:
+        """Record a reconciler's findings on the principal's own assets, in one transaction:
+        a "drift" entry (its fields, the commit) where they differ from the newest recorded
+        state, an "in-step" entry where an asset recorded as drifted is in step again. An
+        asset never recorded and in step is left unknown (nothing to say); an asset that is
+        not the principal's is not-found for the whole call."""
+        account = self.principal.account
+        if account is None:
+            raise GalleryRefusal([_unauthenticated_diagnostic("reporting drift")])
+        wanted = {asset: tuple(sorted(set(fields))) for asset, fields in findings.items()}
+        if not wanted:
+            return []
+        with self.store.transaction() as tx:
+            held = tx.get_assets(list(wanted))
+            foreign = sorted(a for a in wanted if a not in held or held[a].publisher != account)
+            if foreign:
+                raise GalleryRefusal(
+                    [Diagnostic.of("not-found", f"no asset {a!r}", asset=a) for a in foreign]
+                )
+            recorded = self._drift_recorded(account, wanted)
+            records = [
+                AuditRecord(account, asset, _drift_change(fields, commit), "", "")
+                for asset, fields in wanted.items()
+                if recorded.get(asset) != fields and (fields or asset in recorded)
+            ]
+            if records:
+                tx.store([], records)
+        return [r.asset for r in records]
+
+    def _drift_recorded(
+        self, account: str, assets: Mapping[str, object]
+    ) -> dict[str, tuple[str, ...]]:
+        """The newest recorded drift state of these assets: their drifted fields, () for in
+        step; absent where none was recorded. A few assets: read one by one; many: at once."""
+        if len(assets) <= DRIFT_READS_EACH:
+            entries = [e for a in assets for e in self.store.history(asset=a)]
+        else:
+            entries = self.store.history(publisher=account)
+        recorded: dict[str, tuple[str, ...]] = {}
+        for entry in entries:  # newest first (of each asset)
+            kind = entry.change.get("kind")
+            if entry.asset in assets and kind in (DRIFT, IN_STEP):
+                fields = entry.change.get("fields") if kind == DRIFT else None
+                recorded.setdefault(entry.asset, tuple(fields or ()))
+        return recorded
+
     def admin(self) -> Admin | None:
         return self.store if self._sees_all else None
 
@@ -423,6 +469,19 @@ class GalleryService:
 
 
 Outcome = int | GalleryRefusal  # the asset's new revision, or why it was refused
+
+# What a reconciler records about an asset (SPEC 9): it differs from git, or is in step again.
+DRIFT, IN_STEP = "drift", "in-step"
+DRIFT_READS_EACH = 50  # up to this many assets, their histories are read one by one
+
+
+def _drift_change(fields: tuple[str, ...], commit: str) -> dict[str, object]:
+    change: dict[str, object] = (
+        {"kind": DRIFT, "fields": list(fields)} if fields else {"kind": IN_STEP}
+    )
+    if commit:
+        change["commit"] = commit
+    return change
 
 
 def _term(subscription: Subscription) -> rules.Term:

@@ -318,6 +318,12 @@ def render_history(entries: list[AuditEntry]) -> str:
             detail += " " + cut(value, HISTORY_VALUE_WIDTH)
         if kind == "refused":
             detail += f" {change.get('code')}: {change.get('message')}"
+        if kind in ("drift", "in-step"):  # what a reconciler found (SPEC 9)
+            fields = change.get("fields")
+            if isinstance(fields, list) and fields:
+                detail += " " + ", ".join(str(f) for f in fields)
+            if change.get("commit"):
+                detail += f" at git {str(change['commit'])[:12]}"
         plan = f" plan {e.plan_hash[:12]}" if e.plan_hash else ""
         message = f" — {e.message}" if e.message else ""
         line = f"#{e.id} {e.time} {e.account} {e.asset}: {kind}{detail}{plan}{message}"
@@ -336,4 +342,3 @@ def shown_gallery(url: str) -> str:
     path = url[len(prefix) :]
     relative = os.path.relpath(path)
     return url if relative.startswith("..") else prefix + relative
-

@@ -29,6 +29,7 @@ SLUG = r"^[a-z0-9][a-z0-9-]{1,62}[a-z0-9]$"
 SHA256 = r"^[0-9a-f]{64}$"
 MAX_WRITES = 1000
 MAX_IDS = 100_000
+MAX_DRIFT = 10_000  # assets per drift report
 IMMUTABLE = "private, max-age=31536000, immutable"
 
 AssetId = Annotated[str, Field(pattern=SLUG)]
@@ -297,6 +298,24 @@ def _term_json(term: Any) -> Any:
         return {"subscription": term}
     fields = getattr(term, "__dataclass_fields__", None) or getattr(term, "_fields", None) or ()
     return {name: getattr(term, name) for name in fields}
+
+
+# --- drift (SPEC 9: what a reconciler found) ------------------------------------------------
+
+
+class DriftReport(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    findings: dict[
+        Annotated[str, Field(max_length=200)],
+        Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=100)],
+    ] = Field(max_length=MAX_DRIFT)
+    commit: str = Field(default="", pattern=r"^([0-9a-f]{40}|[0-9a-f]{64})?$")
+
+
+@router.post("/v1/drift", summary="Record a reconciler's drift findings on the caller's assets")
+def report_drift(g: Gallery, body: DriftReport) -> Response:
+    _needs_account(g, "reporting drift")
+    return _json({"recorded": g.report_drift(body.findings, body.commit)})
 
 
 # --- covers, catalog -----------------------------------------------------------------------
