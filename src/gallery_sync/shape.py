@@ -27,6 +27,12 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_TOKEN = 1024
 
 
+# (rule, value) pairs that fit: a set of hashable strings, bounded so a long-lived server
+# cannot grow it without end.
+_FITS: set[tuple[str, str]] = set()
+_FITS_KEPT = 200_000
+
+
 @dataclass(frozen=True, slots=True)
 class Text:
     """One string field's rule: a pattern matched whole, and bounds on its length."""
@@ -37,7 +43,19 @@ class Text:
     max_length: int | None = None
 
     def problem(self, value: object) -> str | None:
-        """Why `value` does not fit, or None."""
+        """Why `value` does not fit, or None. Values found to fit are remembered: regions,
+        applications, version numbers and users repeat across thousands of assets."""
+        if not isinstance(value, str):
+            return self._problem(value)
+        key = (self.what, value)
+        if key in _FITS:
+            return None
+        found = self._problem(value)
+        if found is None and len(_FITS) < _FITS_KEPT:
+            _FITS.add(key)
+        return found
+
+    def _problem(self, value: object) -> str | None:
         if not isinstance(value, str):
             return f"{self.what} must be a string, not {type(value).__name__}"
         if len(value) < self.min_length:
