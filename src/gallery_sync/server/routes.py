@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -17,10 +17,11 @@ from starlette.responses import Response
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import Principal, WriteRequest
 from gallery_sync.gallery.accounts import Unauthenticated, authenticate
+from gallery_sync.gallery.service import Store
 from gallery_sync.model import Application, Asset, Operation, OpKind
 from gallery_sync.server import problems
 from gallery_sync.server.problems import Problem
-from gallery_sync.server.service import ServedGallery
+from gallery_sync.server.service import ServedGallery, ThreadStore
 
 router = APIRouter()
 
@@ -63,7 +64,7 @@ def gallery(
 ) -> Iterator[ServedGallery]:
     """The gallery service as the caller's token says (anonymous without one)."""
     principal = _principal(request, authorization)
-    yield ServedGallery(request.app.state.stores.get(), principal)
+    yield ServedGallery(cast(Store, ThreadStore(request.app.state.stores.get)), principal)
 
 
 Gallery = Annotated[ServedGallery, Depends(gallery)]
@@ -437,15 +438,11 @@ def writes(
     body: Batch,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
-    account = _needs_account(g, "a write")
+    _needs_account(g, "a write")
     requests = [_request(w.asset, w.expected_revision, w) for w in body.writes]
-    store = g.store
-    if idempotency_key is not None:
-        kept = store.idempotent(idempotency_key, account)
-        if kept is not None:
-            return Response(kept.encode(), 200, {"Idempotent-Replayed": "true"}, JSON)
     results: list[dict[str, Any]] = []
-    for outcomes in g.write_assets(requests):
+    # The key is claimed and kept in each batch's own transaction (GalleryService).
+    for outcomes in g.write_assets(requests, idempotency_key=idempotency_key):
         _count(request, outcomes)
         for outcome in outcomes:
             request_ = requests[len(results)]
@@ -454,10 +451,7 @@ def writes(
                 results.append({"asset": request_.asset_id, "problem": problem})
             else:
                 results.append({"asset": request_.asset_id, "revision": outcome})
-    text = orjson.dumps({"results": results})
-    if idempotency_key is not None:
-        store.remember(idempotency_key, account, text.decode())
-    return Response(text, 200, None, JSON)
+    return Response(orjson.dumps({"results": results}), 200, None, JSON)
 
 
 # --- outside /v1 ---------------------------------------------------------------------------
