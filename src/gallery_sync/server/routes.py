@@ -287,17 +287,22 @@ def subscriptions(g: Gallery, asset_id: str) -> Response:
 @router.post("/v1/assets/{asset_id}/subscriptions", summary="Subscribe to a released asset")
 def subscribe(g: Gallery, asset_id: str) -> Response:
     _needs_account(g, "subscribing")
-    if g.asset(asset_id) is None:
+    asset = g.asset(asset_id)
+    if asset is None:
         raise problems.not_found(f"asset {asset_id!r}")
-    term = g.subscribe(asset_id)  # GalleryService.subscribe: H9
-    return _json(_term_json(term), 201)
-
-
-def _term_json(term: Any) -> Any:
-    if term is None or isinstance(term, (str, int, dict)):
-        return {"subscription": term}
-    fields = getattr(term, "__dataclass_fields__", None) or getattr(term, "_fields", None) or ()
-    return {name: getattr(term, name) for name in fields}
+    term = g.subscribe(asset_id)
+    return _json(
+        {
+            "asset": term.asset,
+            "account": term.account,
+            "started_at": term.started_at,
+            "ends_at": term.ends_at,
+            # Whether it renews at its end as the asset's limit says now (the stored flag
+            # only says it still may: a changed limit applies to renewals).
+            "auto_renew": term.auto_renew and asset.duration_limit.auto_renew,
+        },
+        201,
+    )
 
 
 # --- covers, catalog -----------------------------------------------------------------------
