@@ -4,8 +4,10 @@ process that drops connections and answers 429/503 with Retry-After on demand.""
 from __future__ import annotations
 
 import random
+import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,7 +17,8 @@ from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.gallery import WriteRequest, http
 from gallery_sync.gallery.http import HttpGallery
 from gallery_sync.model import Application, Operation, OpKind
-from served import Served, served_fixture  # noqa: F401
+from helpers import APPS, Workspace, config
+from served import Served, env_with, served_fixture  # noqa: F401
 
 AGREED = frozenset({"ai-gallery-service", "digital-content-publishing"})
 V1 = {"region": "cn-north-4", "ai_application": "app", "description": "", "status": "released"}
@@ -164,3 +167,34 @@ def test_more_than_500_writes_go_in_concurrent_batches_and_come_back_in_order(
     assert log["most_in_flight"] >= 2  # sent at once, not one after the other
     applied = {f"m{i:04d}" for i in range(1200)} - {f"m{i:04d}" for i in refused_at}
     assert set(gallery.read_state().assets) == applied
+
+
+def test_apply_of_1200_new_assets_through_serve_sends_concurrent_batches_and_reports_all(
+    proxy: FlakyProxy, served: Served, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path)
+    env = env_with(served.token("acme-ml"), proxy.url)
+    for name, region, image in APPS:
+        args = ["apps", "add", name, "--region", region, *(["--image", image] if image else [])]
+        assert ws.run(*args, env=env).code == 0
+    ids = [f"m{i:04d}" for i in range(1200)]
+    ws.write(
+        "gallery.yaml",
+        config(
+            "".join(
+                f"  {i}:\n    title: T\n    versions:\n      - version: '1.0.0'\n"
+                "        ai_application: flowers-resnet50\n"
+                for i in ids
+            )
+        ),
+    )
+    applied = ws.run("apply", "--auto-approve", env=env)
+    assert applied.code == 0, applied.out + applied.err
+    assert "Apply complete: 1200 applied, 0 failed, 0 not tried" in applied.out
+    reported = re.findall(r"^\[(\d+)/1200\] (\S+): applied$", applied.out, re.MULTILINE)
+    assert reported == [(str(n + 1), i) for n, i in enumerate(ids)]  # all, in the plan's order
+    batches = proxy.requests("POST", "/v1/writes")
+    assert len(batches) == 3 and len({b[2] for b in batches}) == 3
+    assert proxy.log()["most_in_flight"] >= 2
+    shown = ws.run("show", "--format", "json", env={**env, "GALLERY_URL": served.url})
+    assert sorted(shown.json()) == ids  # the gallery holds exactly them
