@@ -37,6 +37,7 @@ from gallery_sync.model import Asset
 # Advisory lock classes (the first key of pg_advisory_xact_lock(int, int)).
 _LOCK_MIGRATE = 0x67730001
 _LOCK_ASSET = 0x67730002
+_LOCK_IDEMPOTENCY = 0x67730003
 CONNECT_TIMEOUT = 10  # seconds
 
 
@@ -111,6 +112,19 @@ class _PgTx(_PgReads, TxTables):
         except psycopg.Error as exc:
             raise self.store_.failure(exc) from exc
         return self.store_.assets(ids=ids, lock=True)
+
+    def claim(self, key: str, account: str) -> str | None:
+        """Wait for this key of this account (a transaction-scoped advisory lock: a concurrent
+        request with the same key, in any process, waits until this transaction ends), then
+        what is kept so far for it."""
+        try:
+            self.db.execute(
+                "SELECT pg_advisory_xact_lock(?::integer, ?::integer)",
+                (_LOCK_IDEMPOTENCY, _lock_key(f"{account}\n{key}")),
+            ).fetchall()
+        except psycopg.Error as exc:
+            raise self.store_.failure(exc) from exc
+        return super().claim(key, account)
 
     def known_covers(self, sha256s: Collection[str]) -> set[str]:
         if not sha256s:

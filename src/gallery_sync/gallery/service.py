@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -108,8 +109,12 @@ class Transaction(CatalogSource, Protocol):
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
         """Keep the assets, covers and audit records of these writes; StoreError if it cannot."""
 
+    def claim(self, key: str, account: str) -> str | None:
+        """Wait until no other transaction holds this Idempotency-Key of this account, then
+        what is kept for it so far (None: nothing yet)."""
+
     def remember(self, key: str, account: str, response: str) -> None:
-        """Keep a write's reply for its Idempotency-Key, with the write (the first one stays)."""
+        """Keep, with this transaction's writes, what the key has done so far (its outcomes)."""
 
 
 class Store(CatalogSource, Admin, Protocol):
@@ -323,7 +328,11 @@ class GalleryService:
         stubs = {i: Asset(i, owner, "", ()) for i, owner in others.items() if owner != account}
         return GalleryState({**own, **stubs} if stubs else own)
 
-    def write_assets(self, requests: Sequence[WriteRequest]) -> WriteBatches:
+    def write_assets(
+        self, requests: Sequence[WriteRequest], *, idempotency_key: str | None = None
+    ) -> WriteBatches:
+        """`idempotency_key`: what this key of this account has done is done once; a request
+        with a key used before gets the first outcomes (see `write_assets`)."""
         account = self.principal.account
         if account is None:
             yield [_unauthenticated(r) for r in requests]
@@ -334,6 +343,7 @@ class GalleryService:
             account=account,
             applications_of=self._applications_of,
             clock=self._clock,
+            idempotency_key=idempotency_key,
         )
 
     def write_asset(self, request: WriteRequest) -> int:
@@ -502,21 +512,60 @@ def write_assets(
     account: str,
     applications_of: str | None = None,
     clock: Callable[[], str] = _now,
+    idempotency_key: str | None = None,
 ) -> WriteBatches:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch. The versions may use the applications of `applications_of` (default: `account`'s).
 
     A batch holds no asset twice, so every write in it is checked against committed state
     or the writes before it in the same batch.
+
+    With an `idempotency_key`, each batch's transaction first claims the key (waiting for a
+    concurrent request with the same key) and keeps the outcomes so far with its writes: a
+    write is never done twice, whether the same request arrives twice at once or again after
+    a crash between two batches; what was done is answered as it was the first time.
     """
-    for batch in _batches(requests):
+    done: list[int | GalleryRefusal] = []
+    while len(done) < len(requests):
+        start = len(done)
+        batch = next(_batches(requests[start:]))
         try:
             with store.transaction() as tx:
-                outcomes = _write_batch(tx, batch, account, applications_of, clock)
+                kept = _kept(tx.claim(idempotency_key, account)) if idempotency_key else []
+                if len(kept) > start:  # done before (or meanwhile): its first outcomes
+                    outcomes = kept[start:]
+                else:
+                    outcomes = _write_batch(tx, batch, account, applications_of, clock)
+                    if idempotency_key:
+                        tx.remember(idempotency_key, account, _keeping(done + outcomes))
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
+        done += outcomes
         if (yield outcomes):  # the caller asked to stop: no further batch is begun
             return
+
+
+def _keeping(outcomes: Sequence[int | GalleryRefusal]) -> str:
+    """Outcomes as an idempotency record keeps them."""
+    return json.dumps(
+        [
+            {"refusal": [d.to_json() for d in o.diagnostics]}
+            if isinstance(o, GalleryRefusal)
+            else o
+            for o in outcomes
+        ]
+    )
+
+
+def _kept(text: str | None) -> list[int | GalleryRefusal]:
+    if text is None:
+        return []
+    return [
+        GalleryRefusal([Diagnostic.from_json(d) for d in o["refusal"]])
+        if isinstance(o, dict)
+        else int(o)
+        for o in json.loads(text)
+    ]
 
 
 def _unauthenticated_diagnostic(what: str, asset: str | None = None) -> Diagnostic:

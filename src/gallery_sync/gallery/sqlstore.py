@@ -67,8 +67,22 @@ class TxTables:
 
     db: Any
 
+    def claim(self, key: str, account: str) -> str | None:
+        """What is kept so far for this Idempotency-Key of this account, read inside the write
+        transaction: SQLite's write lock (BEGIN IMMEDIATE) already serialises two requests
+        with one key, so the second reads what the first committed."""
+        rows = self.db.execute(
+            "SELECT response FROM idempotency WHERE key = ? AND account = ?", (key, account)
+        ).fetchall()
+        return str(rows[0][0]) if rows else None
+
     def remember(self, key: str, account: str, response: str) -> None:
-        remember(self.db, key, account, response)
+        """Keep, with this transaction's writes, the key's outcomes so far (claimed first)."""
+        self.db.execute(
+            "INSERT INTO idempotency VALUES (?, ?, ?, ?) ON CONFLICT (key, account) "
+            "DO UPDATE SET response = excluded.response",
+            (key, account, response, now()),
+        )
 
     def subscriptions_of(self, asset_ids: Collection[str]) -> list[Subscription]:
         """The subscriptions to these assets (whose writes the transaction holds locked)."""

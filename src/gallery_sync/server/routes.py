@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 from collections.abc import Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import orjson
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
@@ -17,10 +17,11 @@ from starlette.responses import Response
 from gallery_sync.errors import GalleryRefusal
 from gallery_sync.gallery import Principal, WriteRequest
 from gallery_sync.gallery.accounts import Unauthenticated, authenticate
+from gallery_sync.gallery.service import Store
 from gallery_sync.model import Application, Asset, Operation, OpKind
 from gallery_sync.server import problems
 from gallery_sync.server.problems import Problem
-from gallery_sync.server.service import ServedGallery
+from gallery_sync.server.service import ServedGallery, ThreadStore
 
 router = APIRouter()
 
@@ -64,7 +65,7 @@ def gallery(
 ) -> Iterator[ServedGallery]:
     """The gallery service as the caller's token says (anonymous without one)."""
     principal = _principal(request, authorization)
-    yield ServedGallery(request.app.state.stores.get(), principal)
+    yield ServedGallery(cast(Store, ThreadStore(request.app.state.stores.get)), principal)
 
 
 Gallery = Annotated[ServedGallery, Depends(gallery)]
@@ -287,17 +288,22 @@ def subscriptions(g: Gallery, asset_id: str) -> Response:
 @router.post("/v1/assets/{asset_id}/subscriptions", summary="Subscribe to a released asset")
 def subscribe(g: Gallery, asset_id: str) -> Response:
     _needs_account(g, "subscribing")
-    if g.asset(asset_id) is None:
+    asset = g.asset(asset_id)
+    if asset is None:
         raise problems.not_found(f"asset {asset_id!r}")
-    term = g.subscribe(asset_id)  # GalleryService.subscribe: H9
-    return _json(_term_json(term), 201)
-
-
-def _term_json(term: Any) -> Any:
-    if term is None or isinstance(term, (str, int, dict)):
-        return {"subscription": term}
-    fields = getattr(term, "__dataclass_fields__", None) or getattr(term, "_fields", None) or ()
-    return {name: getattr(term, name) for name in fields}
+    term = g.subscribe(asset_id)
+    return _json(
+        {
+            "asset": term.asset,
+            "account": term.account,
+            "started_at": term.started_at,
+            "ends_at": term.ends_at,
+            # Whether it renews at its end as the asset's limit says now (the stored flag
+            # only says it still may: a changed limit applies to renewals).
+            "auto_renew": term.auto_renew and asset.duration_limit.auto_renew,
+        },
+        201,
+    )
 
 
 # --- drift (SPEC 9: what a reconciler found) ------------------------------------------------
@@ -456,15 +462,11 @@ def writes(
     body: Batch,
     idempotency_key: Annotated[str | None, Header(min_length=1, max_length=200)] = None,
 ) -> Response:
-    account = _needs_account(g, "a write")
+    _needs_account(g, "a write")
     requests = [_request(w.asset, w.expected_revision, w) for w in body.writes]
-    store = g.store
-    if idempotency_key is not None:
-        kept = store.idempotent(idempotency_key, account)
-        if kept is not None:
-            return Response(kept.encode(), 200, {"Idempotent-Replayed": "true"}, JSON)
     results: list[dict[str, Any]] = []
-    for outcomes in g.write_assets(requests):
+    # The key is claimed and kept in each batch's own transaction (GalleryService).
+    for outcomes in g.write_assets(requests, idempotency_key=idempotency_key):
         _count(request, outcomes)
         for outcome in outcomes:
             request_ = requests[len(results)]
@@ -473,10 +475,7 @@ def writes(
                 results.append({"asset": request_.asset_id, "problem": problem})
             else:
                 results.append({"asset": request_.asset_id, "revision": outcome})
-    text = orjson.dumps({"results": results})
-    if idempotency_key is not None:
-        store.remember(idempotency_key, account, text.decode())
-    return Response(text, 200, None, JSON)
+    return Response(orjson.dumps({"results": results}), 200, None, JSON)
 
 
 # --- outside /v1 ---------------------------------------------------------------------------

@@ -3,8 +3,24 @@ visibility is still the service's decision (`_may_see`, i.e. `rules.may_see`).""
 
 from __future__ import annotations
 
-from gallery_sync.gallery.service import GalleryService
+from collections.abc import Callable
+from typing import Any
+
+from gallery_sync.gallery.service import GalleryService, Store
 from gallery_sync.model import Asset
+
+
+class ThreadStore:
+    """The store of whichever worker thread calls it (`get`: that thread's own). FastAPI may
+    run a dependency in one worker thread and the route in another: a gallery made by the
+    dependency must not carry the first thread's connection into the second (SQLite refuses
+    it; two requests would share one PostgreSQL connection, and so one transaction)."""
+
+    def __init__(self, get: Callable[[], Store]) -> None:
+        self._get = get
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._get(), name)
 
 
 class ServedGallery(GalleryService):
