@@ -207,13 +207,21 @@ def _setup(ws: Workspace, served: Served) -> GitHub:
     """A publisher's repository, and the served gallery as its operator and publisher set it
     up: a token for the CI runner and one for the publisher, who registers the applications."""
     copy_example(ws)
-    ci_token = served.token(PUBLISHER)
-    publisher = {"GALLERY_URL": served.url, "GALLERY_TOKEN": served.token(PUBLISHER)}
+    ci_token = _token(ws, served)
+    publisher = {"GALLERY_URL": served.url, "GALLERY_TOKEN": _token(ws, served)}
     for name, region, image in APPS:
         args = ["apps", "add", name, "--region", region] + (["--image", image] if image else [])
         added = ws.run(*args, env=publisher)
         assert added.code == 0, added.err
     return GitHub(ws, served, ci_token)
+
+
+def _token(ws: Workspace, served: Served) -> str:
+    """A token of the publisher's account, as the operator makes one: printed alone."""
+    made = ws.run("admin", "token", "create", "--account", PUBLISHER, "--store", served.store_url)
+    assert made.code == 0, made.err
+    assert re.fullmatch(r"gs_[A-Za-z0-9_-]{20,}\n", made.out), made.out
+    return made.out.strip()
 
 
 def _plan_again(ws: Workspace, github: GitHub) -> Any:
