@@ -103,10 +103,15 @@ def apply_plan(
         for asset in changed
     ]
     batches = gallery.write_assets(requests)
+    stopping = False
     try:
-        while not stop():
-            outcomes = next(batches, None)
-            if outcomes is None:
+        while True:
+            # Once a stop is asked for, the gallery is told so (send(True)): it starts no new
+            # batch but still yields those already sent (a served gallery writes several at
+            # once), so that what the report calls applied is what the gallery holds.
+            try:
+                outcomes = batches.send(True) if stopping else next(batches)
+            except StopIteration:
                 break
             done = len(report.results)
             for asset, outcome in zip(changed[done:], outcomes, strict=False):
@@ -117,6 +122,7 @@ def apply_plan(
                 report.results.append(result)
             if progress:
                 progress(list(zip(changed[done:], report.results[done:], strict=False)))
+            stopping = stopping or stop()
         report.interrupted = len(report.results) < len(changed)
     finally:
         # Interrupted: what was not reached is reported as not tried.

@@ -697,7 +697,10 @@ def apps_registries(
     operator = opened.admin()
     if writes:
         if operator is None:
-            raise UsageError("only the embedded gallery's registries are set from here")
+            raise UsageError(
+                f"the registries of {opened.url} are its operator's: set them with "
+                "`gallery-sync admin registries PATTERN... --store URL`"
+            )
         operator.set_allowed_registries(list(patterns or DEFAULT_ALLOWED_REGISTRIES))
     for pattern in opened.catalog(()).allowed_registries:
         echo(terminal_line(pattern) + "\n")
@@ -997,6 +1000,26 @@ def reconcile_status(status_addr: str) -> None:
     from gallery_sync.render.escape import json_text
 
     echo(json_text(fetch_status(status_addr)))
+
+
+@cli.command()
+@click.option(
+    "--store", required=True, help="sqlite:///PATH (one process) or postgresql://HOST/DATABASE."
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+def serve(store: str, host: str, port: int) -> None:
+    """Serve the gallery over HTTP (migrating its store first) until SIGTERM."""
+    import signal
+
+    from gallery_sync.server.app import run
+
+    gc.enable()  # main() turns it off for short commands; a server runs for days
+    # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the
+    # handlers it found: let that be a no-op, so that a requested stop exits 0.
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, lambda signum, frame: None)
+    run(store, host, port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -56,6 +56,10 @@ class WriteRequest:
     plan_hash: str = ""
     message: str = ""
     covers: Mapping[str, bytes] = field(default_factory=dict)  # sha256 -> image bytes
+
+
+# What write_assets returns: each committed batch's outcomes; send(True) to stop.
+WriteBatches = Generator[list[int | GalleryRefusal], bool | None, None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +131,10 @@ class Gallery(Protocol):
         naming its owner (so that plan can say asset-owned-by-other). Without an account (the
         embedded gallery's reader): every asset."""
 
-    def write_assets(
-        self, requests: Sequence[WriteRequest]
-    ) -> Iterator[list[int | GalleryRefusal]]:
+    def write_assets(self, requests: Sequence[WriteRequest]) -> WriteBatches:
         """Each write atomic on its own, committed in batches: yields each committed batch's
-        outcomes (new revision or refusal), in request order."""
+        outcomes (new revision or refusal), in request order. `send(True)` asks it to stop:
+        it begins no further batch, and yields only those already under way."""
 
     def history(self, asset_id: str | None = None) -> list[AuditEntry]:
         """The audit log, newest first: a publisher sees its own assets' entries only."""
@@ -193,18 +196,18 @@ def _open_postgresql(url: str, create: bool, principal: Principal) -> Gallery:
     return GalleryService(_postgresql_store(url, create), principal)
 
 
-def _refuse_served(url: str, create: bool, principal: Principal) -> Gallery:
-    raise GalleryUnavailable(
-        f"cannot open {url}: served galleries (http://, https://) are not supported by this "
-        "version yet; use the embedded gallery (sqlite:///PATH)"
-    )
+def _open_http(url: str, create: bool, principal: Principal) -> Gallery:
+    # Who calls is the token's (GALLERY_TOKEN), never the principal the CLI would give.
+    from gallery_sync.gallery.http import HttpGallery
+
+    return HttpGallery(url)
 
 
 OPENERS: dict[str, Callable[[str, bool, Principal], Gallery]] = {
     "sqlite": _open_sqlite,
     "postgresql": _open_postgresql,
-    "http": _refuse_served,
-    "https": _refuse_served,
+    "http": _open_http,
+    "https": _open_http,
 }
 
 

@@ -20,6 +20,7 @@ from gallery_sync.gallery import (
     SubscriberSummary,
     Subscription,
     Token,
+    WriteBatches,
     WriteRequest,
 )
 from gallery_sync.gallery.search import SearchPage, WebSession
@@ -322,7 +323,7 @@ class GalleryService:
         stubs = {i: Asset(i, owner, "", ()) for i, owner in others.items() if owner != account}
         return GalleryState({**own, **stubs} if stubs else own)
 
-    def write_assets(self, requests: Sequence[WriteRequest]) -> Iterator[list[Outcome]]:
+    def write_assets(self, requests: Sequence[WriteRequest]) -> WriteBatches:
         account = self.principal.account
         if account is None:
             yield [_unauthenticated(r) for r in requests]
@@ -442,7 +443,7 @@ def write_assets(
     account: str,
     applications_of: str | None = None,
     clock: Callable[[], str] = _now,
-) -> Iterator[list[Outcome]]:
+) -> WriteBatches:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch. The versions may use the applications of `applications_of` (default: `account`'s).
 
@@ -455,7 +456,8 @@ def write_assets(
                 outcomes = _write_batch(tx, batch, account, applications_of, clock)
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
             outcomes = [_store_failure(r, exc) for r in batch]
-        yield outcomes
+        if (yield outcomes):  # the caller asked to stop: no further batch is begun
+            return
 
 
 def _unauthenticated_diagnostic(what: str, asset: str | None = None) -> Diagnostic:
