@@ -80,6 +80,10 @@ class Stores:
         self._all: list[Store] = []
         self._lock = threading.Lock()
         self._keep(open_store(url, create=True))  # creates and migrates; refuses a newer one
+        # FastAPI resolves a dependency and runs its endpoint on different worker threads: a
+        # gallery made in the one and used in the other must reach the store of the thread
+        # using it, at each use.
+        self.current: Store = _ThisThread(self)  # type: ignore[assignment]
 
     def _keep(self, store: Store) -> Store:
         self._local.store = store
@@ -97,6 +101,16 @@ class Stores:
         for store in stores:
             with contextlib.suppress(Exception):  # on the way out: nothing left to tell
                 store.close()
+
+
+class _ThisThread:
+    """The calling thread's store, looked up at each attribute access."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stores.get(), name)
 
 
 class Metrics:

@@ -63,7 +63,7 @@ def gallery(
 ) -> Iterator[ServedGallery]:
     """The gallery service as the caller's token says (anonymous without one)."""
     principal = _principal(request, authorization)
-    yield ServedGallery(request.app.state.stores.get(), principal)
+    yield ServedGallery(request.app.state.stores.current, principal)
 
 
 Gallery = Annotated[ServedGallery, Depends(gallery)]
