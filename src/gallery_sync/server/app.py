@@ -83,7 +83,7 @@ class Stores:
         # FastAPI resolves a dependency and runs its endpoint on different worker threads: a
         # gallery made in the one and used in the other must reach the store of the thread
         # using it, at each use.
-        self.current: Store = _ThisThread(self)  # type: ignore[assignment]
+        self.current: Store = _ThisThread(self)
 
     def _keep(self, store: Store) -> Store:
         self._local.store = store
