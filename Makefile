@@ -49,6 +49,8 @@ bench: install
 	$(BIN)/python benchmarks/scale.py --assets 10000
 	$(BIN)/python benchmarks/reconcile_bench.py --assets 10000 --rounds 100
 	$(BIN)/python benchmarks/web.py --assets 10000
+	command -v wrk >/dev/null 2>&1 || (apt-get install -y -qq wrk >/dev/null 2>&1 || true)  # else a Python load client
+	$(BIN)/python benchmarks/serve_bench.py --assets 10000
 
 # Issue 15's figures at 100,000 assets (several minutes): every command, every shape.
 bench-100k: install

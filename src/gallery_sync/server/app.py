@@ -80,6 +80,8 @@ class Stores:
         self._all: list[Store] = []
         self._lock = threading.Lock()
         self._keep(open_store(url, create=True))  # creates and migrates; refuses a newer one
+        # FastAPI resolves a dependency and runs its endpoint on different worker threads:
+        # routes reach the store through server.service.ThreadStore, per use.
 
     def _keep(self, store: Store) -> Store:
         self._local.store = store
@@ -277,6 +279,10 @@ def run(store_url: str, host: str, port: int) -> None:
         app.state.stores.close()
         why = os.strerror(exc.errno) if exc.errno else str(exc)
         raise GalleryUnavailable(f"cannot listen on {host}:{port}: {why}") from exc
+    # Connections accepted on it inherit TCP_NODELAY. asyncio sets it only on sockets whose
+    # proto is IPPROTO_TCP, which create_server's is not (0): without it, a keep-alive
+    # response's body waits for the ACK of its headers, which the client delays ~40 ms.
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # No access log: a request line is harmless, but nothing that sees requests may be able
     # to log a header, and the token travels in one.
     config = uvicorn.Config(
