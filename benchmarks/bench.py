@@ -280,12 +280,6 @@ def main() -> None:
             "",
         )
 
-        add(
-            "served gallery",
-            "not measured",
-            "this version has no served gallery (`serve` is not built yet)",
-            "",
-        )
         helps, clicks = [], []
         for _ in range(repeat * 5):
             helps.append(run(gs("--help"), work)[0])
