@@ -153,6 +153,10 @@ def sign_in(page: Any, account: str) -> None:
 
 
 def titles(page: Any) -> list[str]:
+    # all_inner_texts() does not wait: after a click that navigates, the new page must have
+    # loaded first (without JavaScript, a form's submit commits later than a link's).
+    page.wait_for_load_state("load")
+    page.locator("main h1").wait_for()
     return page.locator(".cards h3").all_inner_texts()
 
 
@@ -384,7 +388,8 @@ def test_the_pages_work_without_javascript(browser: Any, site: str) -> None:
     page = context.new_page()
     page.goto("/models")
     page.get_by_label("Search title and description").fill("invoice")
-    page.get_by_role("button", name="Search").click()
+    with page.expect_navigation():  # no script: the form's own submit, a page load
+        page.get_by_role("button", name="Search").click()
     assert titles(page) == ["Invoice reader"]
     sign_in(page, "acme")
     page.get_by_role("link", name="My assets").click()
