@@ -238,7 +238,7 @@ def create_app(store_url: str) -> FastAPI:
         lifespan=lifespan,
         title="gallery-sync",
         version=__version__,
-        description="The served gallery (SPEC section 7). Errors are RFC 9457 problem JSON "
+        description="The served gallery. Errors are RFC 9457 problem JSON "
         "with a `code` of the gallery's diagnostic codes.",
         openapi_url="/openapi.json",
         docs_url=None,
