@@ -22,13 +22,13 @@ from gallery_sync.gallery.sqlstore import (
     Damaged,
     SqlTables,
     TxTables,
+    assets_from_rows,
     rows_of,
 )
 from gallery_sync.model import (
     Asset,
     DurationLimit,
     Status,
-    Version,
     Visibility,
     version_key,
 )
@@ -139,45 +139,18 @@ def _read_assets(db: sqlite3.Connection, only: Collection[str] | None = None) ->
 
 
 def _decode_assets(db: sqlite3.Connection, only: Collection[str] | None = None) -> dict[str, Asset]:
-    """Every asset (or `only` those), versions in version order: two flat queries."""
+    """Every asset (or `only` those), versions in version order: two flat queries, every
+    stored value checked (SQLite's columns hold whatever was put in them)."""
     where = " WHERE {} IN (SELECT value FROM json_each(?))" if only is not None else ""
     args = (json.dumps(list(only)),) if only is not None else ()
-    versions: dict[str, list[Version]] = {}
-    rows = db.execute(f"SELECT {VERSION_COLUMNS} FROM versions" + where.format("asset_id"), args)
-    for asset_id, number, region, app, description, status in rows:
-        version = Version(number, _text(region), _text(app), _text(description), Status.of(status))
-        found = versions.get(asset_id)
-        if found is None:
-            versions[asset_id] = [version]
-        else:
-            found.append(version)
-    decoded: dict[tuple[int, str], Any] = {}
-
-    def decode(kind: int, text: str) -> Any:
-        value = decoded.get((kind, text))
-        if value is None:
-            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
-        return value
-
-    out = {}
-    for row in db.execute(f"SELECT {ASSET_COLUMNS} FROM assets" + where.format("id"), args):
-        asset_id = row[0]
-        mine = versions.get(asset_id, [])
-        mine.sort(key=Version.order)
-        out[asset_id] = Asset(
-            id=asset_id,
-            publisher=_text(row[1]),
-            title=_text(row[2]),
-            versions=tuple(mine),
-            cover=_optional_text(row[3]),  # type: ignore[arg-type]
-            description=_text(row[4]),
-            categories=decode(0, row[5]),
-            visibility=decode(1, row[6]),
-            duration_limit=decode(2, row[7]),
-            status=Status.of(row[8]),
-            revision=_integer(row[9]),  # type: ignore[arg-type]
-        )
-    return out
+    return assets_from_rows(
+        db.execute(f"SELECT {VERSION_COLUMNS} FROM versions" + where.format("asset_id"), args),
+        db.execute(f"SELECT {ASSET_COLUMNS} FROM assets" + where.format("id"), args),
+        text=_text,
+        optional_text=_optional_text,
+        integer=_integer,
+        decoders=_DECODERS,
+    )
 
 
 # --- A damaged gallery: what a read raises, turned into one line saying what is wrong ---

@@ -587,12 +587,27 @@ VERSION_COLUMNS = "asset_id, version, region, ai_application, description, statu
 _DECODERS = (tuple, Visibility.from_json, DurationLimit.from_json)
 
 
-def assets_from_rows(version_rows: Iterable[Any], asset_rows: Iterable[Any]) -> dict[str, Asset]:
+def _same(value: Any) -> Any:
+    return value
+
+
+def assets_from_rows(
+    version_rows: Iterable[Any],
+    asset_rows: Iterable[Any],
+    *,
+    text: Callable[[Any], Any] = _same,
+    optional_text: Callable[[Any], Any] = _same,
+    integer: Callable[[Any], Any] = _same,
+    decoders: Sequence[Callable[[Any], Any]] = _DECODERS,
+) -> dict[str, Asset]:
     """Assets from the rows of ASSET_COLUMNS and VERSION_COLUMNS, versions in version order;
-    each stored JSON value decoded once per distinct text (they repeat across assets)."""
+    each stored JSON value decoded once per distinct text (they repeat across assets).
+
+    `text`, `optional_text`, `integer` and `decoders` check what a column holds: a store whose
+    columns cannot be trusted to (SQLite's are untyped) passes checks that name the damage."""
     versions: dict[str, list[Version]] = {}
     for asset_id, number, region, app, description, status in version_rows:
-        version = Version(number, region, app, description, Status.of(status))
+        version = Version(number, text(region), text(app), text(description), Status.of(status))
         found = versions.get(asset_id)
         if found is None:
             versions[asset_id] = [version]
@@ -600,10 +615,10 @@ def assets_from_rows(version_rows: Iterable[Any], asset_rows: Iterable[Any]) -> 
             found.append(version)
     decoded: dict[tuple[int, str], Any] = {}
 
-    def decode(kind: int, text: str) -> Any:
-        value = decoded.get((kind, text))
+    def decode(kind: int, stored: str) -> Any:
+        value = decoded.get((kind, stored))
         if value is None:
-            value = decoded[(kind, text)] = _DECODERS[kind](json.loads(text))
+            value = decoded[(kind, stored)] = decoders[kind](json.loads(stored))
         return value
 
     out = {}
@@ -613,15 +628,15 @@ def assets_from_rows(version_rows: Iterable[Any], asset_rows: Iterable[Any]) -> 
         mine.sort(key=Version.order)
         out[asset_id] = Asset(
             id=asset_id,
-            publisher=row[1],
-            title=row[2],
+            publisher=text(row[1]),
+            title=text(row[2]),
             versions=tuple(mine),
-            cover=row[3],
-            description=row[4],
+            cover=optional_text(row[3]),
+            description=text(row[4]),
             categories=decode(0, row[5]),
             visibility=decode(1, row[6]),
             duration_limit=decode(2, row[7]),
             status=Status.of(row[8]),
-            revision=row[9],
+            revision=integer(row[9]),
         )
     return out
