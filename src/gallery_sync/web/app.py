@@ -1,5 +1,5 @@
-"""A minimal app serving only the web gallery, over one store: what the browser tests and the
-benchmark start while `serve` (gallery_sync.server) does not yet mount the pages itself.
+"""A minimal app serving only the web gallery, over one store, with its server time in a
+header: what the browser tests and the web benchmark start (`serve` mounts the same pages).
 
     python -m gallery_sync.web.app STORE_URL [--host 127.0.0.1] [--port 0]
 
@@ -12,7 +12,6 @@ import argparse
 import contextlib
 import socket
 import sys
-import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -23,47 +22,8 @@ from gallery_sync.errors import GallerySyncError
 from gallery_sync.gallery import Principal
 from gallery_sync.gallery.accounts import Unauthenticated, authenticate
 from gallery_sync.gallery.service import GalleryService, Store
+from gallery_sync.server.app import Stores as ThreadStores
 from gallery_sync.web import create_web
-
-
-def open_store(url: str, *, create: bool = False) -> Store:
-    if url.startswith("sqlite:"):
-        from gallery_sync.gallery.local import SqliteStore
-
-        return SqliteStore.open(url, create=create)
-    from gallery_sync.gallery.postgres import PostgresStore
-
-    return PostgresStore.open(url, create=create)
-
-
-class ThreadStores:
-    """One store connection per worker thread (SQLite's may not cross threads)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self._local = threading.local()
-        self._all: list[Store] = []
-        self._lock = threading.Lock()
-        self._keep(open_store(url, create=True))
-
-    def _keep(self, store: Store) -> Store:
-        self._local.store = store
-        with self._lock:
-            self._all.append(store)
-        return store
-
-    def get(self) -> Store:
-        store: Store | None = getattr(self._local, "store", None)
-        return store if store is not None else self._keep(open_store(self.url))
-
-    def close(self) -> None:
-        with self._lock:
-            stores, self._all = self._all, []
-        for store in stores:
-            # On the way out: another thread's SQLite connection cannot be closed from here
-            # (the process ending closes it).
-            with contextlib.suppress(Exception):
-                store.close()
 
 
 class ServerTiming:
