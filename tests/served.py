@@ -103,8 +103,8 @@ class Served:
 
 def make_token(store_url: str, account: str, role: str = "publisher") -> str:
     """A token kept directly in the store (only its hash), as `admin token create` does."""
+    from gallery_sync.gallery import open_store
     from gallery_sync.gallery.accounts import token_hash
-    from gallery_sync.server.app import open_store
 
     token = "gs_" + secrets.token_urlsafe(24)
     store = open_store(store_url, create=True)

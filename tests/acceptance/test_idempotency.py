@@ -13,10 +13,9 @@ import httpx
 import pytest
 
 from gallery_sync.errors import GalleryRefusal
-from gallery_sync.gallery import Principal, Role, WriteRequest
+from gallery_sync.gallery import Principal, Role, WriteRequest, open_store
 from gallery_sync.gallery.service import GalleryService
 from gallery_sync.model import Application, Operation, OpKind
-from gallery_sync.server.app import open_store
 from served import Served
 
 AGREED = ["ai-gallery-service", "digital-content-publishing"]

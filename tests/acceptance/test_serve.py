@@ -94,8 +94,8 @@ def test_writes_without_a_token_or_with_a_bad_or_revoked_one_are_401(served: Ser
 
 
 def revoke(served: Served, token: str) -> None:
+    from gallery_sync.gallery import open_store
     from gallery_sync.gallery.accounts import token_hash
-    from gallery_sync.server.app import open_store
 
     store: Any = open_store(served.store_url)
     try:

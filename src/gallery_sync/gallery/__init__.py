@@ -176,7 +176,15 @@ def _postgresql_store(url: str, create: bool) -> Store:
 STORES: dict[str, Callable[[str, bool], Store]] = {
     "sqlite": _sqlite_store,
     "postgresql": _postgresql_store,
+    "postgres": _postgresql_store,
 }
+
+
+def shown_url(url: str) -> str:
+    """A store URL fit for a message or a log line: without its password."""
+    import re
+
+    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
 
 
 def open_store(url: str, *, create: bool = False) -> Store:
@@ -185,7 +193,8 @@ def open_store(url: str, *, create: bool = False) -> Store:
     opener = STORES.get(url.partition("://")[0] if "://" in url else "")
     if opener is None or not url.strip():
         raise GalleryUnavailable(
-            f"unknown store URL {url!r}; expected sqlite:///PATH or postgresql://HOST/DATABASE"
+            f"unknown store URL {shown_url(url)!r}; expected sqlite:///PATH or "
+            "postgresql://HOST/DATABASE"
         )
     return opener(url, create)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -17,7 +16,8 @@ from fastapi.middleware.gzip import GZipMiddleware
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gallery_sync import __version__
-from gallery_sync.errors import GalleryUnavailable, UsageError
+from gallery_sync.errors import GalleryUnavailable
+from gallery_sync.gallery import open_store, shown_url
 from gallery_sync.gallery.service import Store
 from gallery_sync.server import problems
 
@@ -33,41 +33,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-
-def _open_sqlite(url: str, create: bool) -> Store:
-    from gallery_sync.gallery.local import SqliteStore
-
-    return SqliteStore.open(url, create=create)
-
-
-def _open_postgresql(url: str, create: bool) -> Store:
-    from gallery_sync.gallery.postgres import PostgresStore
-
-    return PostgresStore.open(url, create=create)
-
-
-STORES: dict[str, Callable[[str, bool], Store]] = {
-    "sqlite": _open_sqlite,
-    "postgresql": _open_postgresql,
-    "postgres": _open_postgresql,
-}
-
-
-def shown_url(url: str) -> str:
-    """A store URL fit for a log line: without its password."""
-    return re.sub(r"://([^:/@]*):[^@/]*@", r"://\1:***@", url)
-
-
-def open_store(url: str, *, create: bool = False) -> Store:
-    scheme = url.partition("://")[0] if "://" in url else ""
-    opener = STORES.get(scheme)
-    if opener is None:
-        raise UsageError(
-            f"unknown store URL {shown_url(url)!r}; expected sqlite:///PATH or "
-            "postgresql://HOST/DATABASE"
-        )
-    return opener(url, create)
 
 
 class Stores:
