@@ -18,7 +18,15 @@ from gallery_sync.diff import Change, ChangeOp
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery
-from gallery_sync.model import CONTENT_FIELDS, Asset, GalleryState, Operation, OpKind, Status
+from gallery_sync.model import (
+    CONTENT_FIELDS,
+    Asset,
+    GalleryState,
+    Operation,
+    OpKind,
+    Status,
+    Version,
+)
 from gallery_sync.plan import (
     FIELD_OPERATIONS,
     FORMAT_VERSION,
@@ -31,7 +39,7 @@ from gallery_sync.plan import (
 )
 
 # A saved plan holds each written value once (in compact JSON, one asset a line): a
-# 10,000-asset plan of new assets is ~1.1x its config. 1 GiB holds plans of configs well past
+# 10,000-asset plan of new assets is 0.9x-1.15x its config. 1 GiB holds plans of configs well past
 # what the tool is built for while still refusing /dev/zero, a runaway file or a memory bomb
 # before it is parsed.
 PLAN_FILE_LIMIT = 1 << 30
@@ -87,10 +95,16 @@ def saved_chunks(plan: Plan) -> Iterator[bytes]:
 
 
 def saved_entry(asset: AssetPlan) -> dict[str, Any]:
-    """One asset of a saved plan: its JSON less the members `full_entry` derives again."""
+    """One asset of a saved plan: its JSON less the members `full_entry` derives again. A new
+    asset is `{"id": …, "create": VALUE}`: its create operation's value without the fields at
+    their defaults (its action, revision and changes follow from it)."""
     entry = asset.to_json()
     del entry["risk"]  # of its changes
-    if _creates(entry):
+    if _creates(entry) and entry["action"] == "create" and entry["revision"] is None:
+        value = entry["operations"][0]["value"]
+        del entry["action"], entry["revision"], entry["changes"], entry["operations"]
+        entry["create"] = _without_defaults(value)
+    elif _creates(entry):
         del entry["changes"]
     elif asset.changes and operations_of(c.change for c in asset.changes) == list(asset.operations):
         del entry["operations"]
@@ -105,6 +119,11 @@ _DEFAULTS: dict[str, Any] = {"changes": [], "operations": [], "refused": False, 
 
 def full_entry(entry: dict[str, Any], publisher: str) -> dict[str, Any]:
     """An asset of a saved plan as `plan --format json` has it (less its risk, a property)."""
+    if "create" in entry:
+        entry = dict(entry)
+        value = Asset.from_json(entry["id"], publisher, entry.pop("create")).to_json()
+        entry |= {"action": "create", "revision": None}
+        entry["operations"] = [{"kind": OpKind.CREATE.value, "version": None, "value": value}]
     full = {**_DEFAULTS, **entry}
     if "changes" not in entry and _creates(entry):
         asset = Asset.from_json(entry["id"], publisher, entry["operations"][0]["value"])
@@ -113,6 +132,26 @@ def full_entry(entry: dict[str, Any], publisher: str) -> dict[str, Any]:
         changes = (PlannedChange.from_json(c).change for c in full["changes"])
         full["operations"] = [op.to_json() for op in operations_of(changes)]
     return full
+
+
+# A new asset's fields, and its versions', that a saved plan leaves out at these values.
+_ASSET_DEFAULTS = Asset.from_json("", "", {"title": ""}).to_json()
+_VERSION_DEFAULTS = Version.from_json("", {"region": "", "ai_application": ""}).to_json()
+for _name in ("title", "versions", "region", "ai_application"):
+    _ASSET_DEFAULTS.pop(_name, None)
+    _VERSION_DEFAULTS.pop(_name, None)
+
+
+_NO_DEFAULT = object()
+
+
+def _without_defaults(value: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in value.items() if _ASSET_DEFAULTS.get(k, _NO_DEFAULT) != v}
+    out["versions"] = {
+        number: {k: v for k, v in body.items() if _VERSION_DEFAULTS.get(k, _NO_DEFAULT) != v}
+        for number, body in value["versions"].items()
+    }
+    return out
 
 
 def _creates(entry: dict[str, Any]) -> bool:

@@ -75,7 +75,9 @@ def _set_op_visibility(body: Body) -> None:
 
 
 def _edit_create(body: Body) -> None:
-    _asset(body, "tulips")["operations"][0]["value"]["visibility"] = "public"
+    tulips = _asset(body, "tulips")  # a saved plan holds a new asset as its value alone
+    value = tulips["create"] if "create" in tulips else tulips["operations"][0]["value"]
+    value["visibility"] = "public"
 
 
 def _set(key: str, value: Any) -> Callable[[Body], None]:
