@@ -148,12 +148,12 @@ def build_import(
         out.parts.append((HEADER + header + "assets: {}\n").encode())
         return out
     prefix = PurePosixPath(files_dir)
-    cover = _cached(cover)
+    covers: dict[str, str] = {}  # sha256 -> the file written for it
     start = (HEADER + header + "assets:\n").encode()
     chunks: list[bytes] = []
     size = len(start)
     for asset_id, asset in mine.items():
-        entry = _asset(asset, default_region, cover, out, prefix)
+        entry = _asset(asset, default_region, cover, out, prefix, covers)
         chunk = (yamlemit.mapping({asset_id: entry}, "  ") + "\n").encode()
         if chunks and size + len(chunk) > part_bytes:
             out.parts.append(start + b"".join(chunks))
@@ -164,33 +164,26 @@ def build_import(
     return out
 
 
-def _cached(cover: Callable[[str], bytes | None]) -> Callable[[str], bytes | None]:
-    """Covers are read from the gallery once each, however many assets show one."""
-    seen: dict[str, bytes | None] = {}
-
-    def read(sha256: str) -> bytes | None:
-        if sha256 not in seen:
-            seen[sha256] = cover(sha256)
-        return seen[sha256]
-
-    return read
-
-
 def _asset(
     a: Asset,
     default_region: str | None,
     cover: Callable[[str], bytes | None],
     out: ImportedConfig,
     prefix: PurePosixPath,
+    covers: dict[str, str],
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {"title": a.title}
     if a.cover:
-        data = cover(a.cover)
-        if data is None:
-            raise GallerySyncError(f"the gallery has no image for the cover of {a.id!r}")
-        kind = "png" if data.startswith(PNG_MAGIC) else "jpg"
-        name = str(prefix / "covers" / f"{a.id}.{kind}")
-        out.files[name] = data
+        # One file an image: the cover of several assets is read and written once, named
+        # after the first of them (in id order), and every one of them refers to it.
+        name = covers.get(a.cover)
+        if name is None:
+            data = cover(a.cover)
+            if data is None:
+                raise GallerySyncError(f"the gallery has no image for the cover of {a.id!r}")
+            kind = "png" if data.startswith(PNG_MAGIC) else "jpg"
+            name = covers[a.cover] = str(prefix / "covers" / f"{a.id}.{kind}")
+            out.files[name] = data
         entry["cover"] = name
     if len(a.description) > LONG_DESCRIPTION:
         name = str(prefix / "docs" / f"{a.id}.md")

@@ -306,6 +306,33 @@ def test_import_to_standard_output_writes_covers_to_a_folder(ws: Workspace) -> N
     assert (out.root / "side" / "covers" / "flowers.png").read_bytes() == PNG
 
 
+def test_import_writes_a_cover_several_assets_share_once(ws: Workspace) -> None:
+    (ws.root / "covers").mkdir()
+    (ws.root / "covers" / "shared.png").write_bytes(PNG)
+    (ws.root / "covers" / "own.png").write_bytes(PNG + b"own")
+    shared = "    visibility:", "    cover: covers/shared.png\n    visibility:"
+    daisies = TULIPS.replace("tulips:", "daisies:").replace(*shared)
+    roses = TULIPS.replace("tulips:", "roses:").replace(
+        "    visibility:", "    cover: covers/own.png\n    visibility:"
+    )
+    ws.write("gallery.yaml", config(daisies + roses + TULIPS.replace(*shared)))
+    assert ws.run("apply", "--auto-approve").code == 0
+    out = Workspace(ws.root / "out")
+    out.root.mkdir()
+    url = f"sqlite:///{ws.root / '.gallery' / 'gallery.db'}"
+    result = out.run("import", "-o", "gallery.yaml", "--gallery", url)
+    assert result.out == "Imported 3 assets of acme-ml into gallery.yaml (and 2 files)\n"
+    text = (out.root / "gallery.yaml").read_text()
+    # Named after the first asset showing it, in id order; both of its assets refer to it.
+    assert text.count("    cover: covers/daisies.png\n") == 2
+    assert text.count("    cover: covers/roses.png\n") == 1
+    assert sorted(p.name for p in (out.root / "covers").iterdir()) == ["daisies.png", "roses.png"]
+    assert (out.root / "covers" / "daisies.png").read_bytes() == PNG
+    assert (out.root / "covers" / "roses.png").read_bytes() == PNG + b"own"
+    again = out.run("plan", "--gallery", url, "--detailed-exitcode")
+    assert again.code == 0, again.out
+
+
 def test_import_never_writes_outside_its_folder(ws: Workspace) -> None:
     # A gallery written before ids were checked, or by a hostile client: ids are not trusted.
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
