@@ -253,23 +253,26 @@ def write_import(
     """Write the config (unless `target` is None: standard output) and its side files, which
     the config names relative to `root`; never outside `root`, and never over a different
     file unless forced. Parts of an earlier import that this one does not write are removed
-    when forced, and otherwise stop the import."""
+    when forced, and otherwise stop the import. Returns the paths, the config's parts first."""
     if target is None and len(imported.parts) > 1:
         size = sum(map(len, imported.parts))
         raise GallerySyncError(
             f"the import is {size / 2**20:.0f} MiB, more than one config file may hold; "
             "write it with -o FILE, which splits it into parts beside FILE"
         )
-    planned: list[tuple[Path, bytes]] = []
-    stale: list[Path] = []
-    if target is not None:
-        planned += zip(part_paths(target, len(imported.parts)), imported.parts, strict=True)
-        stale = stale_parts(target, len(imported.parts))
     folders: dict[str, str] = {}
-    planned += [
+    # Side files first, the config last: an interrupted import never leaves a config that
+    # names files it has not written.
+    side = [
         (inside(root, rel, imported.files_dir, resolved=folders), data)
         for rel, data in sorted(imported.files.items())
     ]
+    parts: list[tuple[Path, bytes]] = []
+    stale: list[Path] = []
+    if target is not None:
+        parts = list(zip(part_paths(target, len(imported.parts)), imported.parts, strict=True))
+        stale = stale_parts(target, len(imported.parts))
+    planned = side + parts
     state = {p: _compare(p, data) for p, data in planned}
     clashes = [p for p, found in state.items() if found == "differs"] + stale
     if clashes and not force:
@@ -299,7 +302,7 @@ def write_import(
             path.unlink()
         except OSError as exc:
             raise GallerySyncError(f"cannot remove {path}: {exc.strerror}") from exc
-    return [p for p, _ in planned]
+    return [p for p, _ in parts + side]
 
 
 def inside(

@@ -304,3 +304,19 @@ def test_a_full_disk_fails_the_writes_and_keeps_nothing(ws: Workspace) -> None:
     assert state(ws) == before
     assert ws.run("apply", "--auto-approve").code == 0  # room again: apply converges
     assert len(state(ws)[0]) == 200
+
+
+def test_an_interrupted_import_leaves_no_config_naming_files_it_did_not_write(
+    ws: Workspace,
+) -> None:
+    ws.write("gallery.yaml", assets(["asset-000"], description="d" * 50_000))
+    assert ws.run("apply", "--auto-approve").code == 0
+    out = Workspace(ws.root / "out")
+    out.root.mkdir()
+    url = f"sqlite:///{db_path(ws)}"
+    # Room for the config (under 1 KiB) and SQLite's 32 KiB shared memory file, not for the
+    # 50,000-byte description file.
+    result = run_with_file_size_limit(out, 40_000, "import", "--gallery", url, "-o", "gallery.yaml")
+    assert result.code == 1
+    assert result.err.startswith("error: cannot write docs/asset-000.md: File too large")
+    assert sorted(p.name for p in out.root.rglob("*")) == ["docs"]  # no config, no temporary
