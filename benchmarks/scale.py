@@ -229,9 +229,10 @@ def measure_shape(shape: str, n: int, repeat: int, work: Path) -> list[tuple[str
         memory("plan, an error on every asset", error_rss)
 
     imports, replans, import_rss, parts = [], [], 0, 0
-    for _ in range(repeat):
-        out = work / "imported"
-        shutil.rmtree(out, ignore_errors=True)
+    for round_ in range(repeat):
+        # A new folder each round, the old ones removed after: deleting thousands of side
+        # files just before an import would put the file system's work on the import's time.
+        out = work / f"imported-{round_}"
         out.mkdir()
         t, rss = run(gs("import", "--gallery", url, "-o", str(out / "gallery.yaml")), out)[:2]
         imports.append(t)
@@ -250,6 +251,8 @@ def measure_shape(shape: str, n: int, repeat: int, work: Path) -> list[tuple[str
     )
     memory("import", import_rss)
     shutil.rmtree(folder, ignore_errors=True)
+    for round_ in range(repeat):
+        shutil.rmtree(work / f"imported-{round_}", ignore_errors=True)
     return rows
 
 
