@@ -19,7 +19,7 @@ from gallery_sync import __version__
 from gallery_sync.errors import GalleryUnavailable
 from gallery_sync.gallery import open_store, shown_url
 from gallery_sync.gallery.service import Store
-from gallery_sync.server import problems
+from gallery_sync.server import fastpath, problems
 
 # Request bodies: the batch write route carries covers (5 MiB each) and up to 500 writes.
 WRITES_LIMIT = 64 * 1024 * 1024
@@ -194,9 +194,12 @@ def create_app(store_url: str) -> FastAPI:
     stores = Stores(store_url)
     metrics = Metrics()
 
+    generation = fastpath.generation_of(stores.get())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        generation.close()
         stores.close()
 
     app = FastAPI(
@@ -226,7 +229,12 @@ def create_app(store_url: str) -> FastAPI:
             gallery=ServedGallery,
         )
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=fastpath.GZIP_MINIMUM, compresslevel=fastpath.GZIP_LEVEL
+    )
+    # GET /v1/assets/{id} from caches kept exact by the store's generation (server.fastpath).
+    [route] = [r for r in routes.router.routes if getattr(r, "endpoint", None) is routes.get_asset]
+    app.add_middleware(fastpath.FastGet, stores=stores.get, generation=generation, route=route)
     app.add_middleware(Guard, metrics=metrics)
 
     return app
