@@ -83,7 +83,14 @@ class PostgresGeneration:
             self._local.conn = conn
             with self._lock:
                 self._all.append(conn)
-        return conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+        try:
+            return conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+        except psycopg.Error:
+            self._local.conn = None  # the next request connects again; this one: the route
+            with self._lock:
+                self._all.remove(conn)
+            conn.close()
+            raise
 
     async def __call__(self) -> object:
         return await anyio.to_thread.run_sync(self._read)
