@@ -15,9 +15,11 @@ anything else this path does not know how to answer (a HEAD, a bad header, a sto
 from __future__ import annotations
 
 import gzip
+import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+import time
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,8 @@ from gallery_sync.gallery.service import Store
 from gallery_sync.model import Asset, Status
 from gallery_sync.server.routes import asset_not_found, asset_response, bearer_token
 
+log = logging.getLogger("gallery_sync.server")
+
 PREFIX = "/v1/assets/"
 # Entries kept at most; the oldest go first (a generation change empties both anyway).
 MAX_ASSETS = 10_000
@@ -40,7 +44,7 @@ GZIP_LEVEL = 9
 
 ANONYMOUS = Principal(None)
 
-Scope = dict[str, Any]
+Scope = MutableMapping[str, Any]
 Headers = list[tuple[bytes, bytes]]
 
 
@@ -163,49 +167,65 @@ def _bounded(cache: dict[str, Any], most: int) -> dict[str, Any]:
 
 
 class FastGet:
-    """Pure ASGI, inside Guard (its limits and metrics) and in front of the rest of the app."""
+    """Answers GET /v1/assets/{id} before the app's middleware and routing (`answer`), and
+    counts what it answers in the app's metrics as Guard would; leaves the rest to them."""
 
     def __init__(
         self,
-        app: Callable[..., Any],
         *,
         stores: Callable[[], Store],
         generation: Generation,
-        route: object,
+        metrics: Any,
+        template: str,
     ) -> None:
-        self.app = app
         self.stores = stores
         self.generation = generation
-        self.route = route  # the FastAPI route it stands for: Guard's metrics label
+        self.metrics = metrics  # server.app.Metrics
+        self.template = template  # the route's path template: the metrics' label
         self.cache = AssetCache()
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        path: str = scope.get("path", "")
+    async def answer(self, scope: Scope, send: Any) -> bool:
+        """Answer the request if it is a GET of one asset this path can answer; False: it sent
+        nothing, and the app answers."""
+        path: str = scope["path"]
         if (
-            scope["type"] != "http"
-            or scope["method"] != "GET"
+            scope["method"] != "GET"
             or not path.startswith(PREFIX)
             or "/" in path[len(PREFIX) :]
             or len(path) == len(PREFIX)
         ):
-            await self.app(scope, receive, send)
-            return
-        if not await self._answer(scope, path[len(PREFIX) :], send):
-            await self.app(scope, receive, send)
+            return False
+        started = time.perf_counter()
+        try:
+            found = await self._response(scope["headers"], path[len(PREFIX) :])
+        except Exception as exc:  # a fault of this path: logged, and the route answers
+            log.error("GET fast path: %s: %s", type(exc).__name__, exc)
+            return False
+        if found is None:
+            return False
+        status, headers, body = found
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        self.metrics.count(self.template, "GET", status, time.perf_counter() - started)
+        return True
 
-    async def _answer(self, scope: Scope, asset_id: str, send: Any) -> bool:
-        """Answer from the caches (filling them first if need be); False: the route answers."""
+    async def _response(
+        self, request_headers: Headers, asset_id: str
+    ) -> tuple[int, Headers, bytes] | None:
+        """The answer from the caches (filled first if need be); None: the route's to give."""
         authorization = accept = None
-        for name, value in scope["headers"]:
+        for name, value in request_headers:
             if name == b"authorization" and authorization is None:
                 authorization = value.decode("latin-1")
             elif name == b"accept-encoding" and accept is None:
                 accept = value.decode("latin-1")
+            elif name in (b"content-length", b"transfer-encoding"):
+                return None  # a body: Guard's limits, the route's answer
         try:
             token = bearer_token(authorization)
             generation = await self.generation()
         except Exception:  # a bad header's problem, a store that fails: the route's to answer
-            return False
+            return None
         cache = self.cache
         cache.renew(generation)
         key = token_hash(token) if token is not None else None
@@ -220,24 +240,19 @@ class FastGet:
                     self._read, token, asset_id, kept, known
                 )
             except Exception:  # an unknown token's 401, a store failure's 503: the route's
-                return False
+                return None
             if not known:
                 answer = read
             cache.keep(generation, key, principal, asset_id, answer, not known)
         visible = _visible(principal, answer.asset if answer is not None else None)
         if visible is None:
-            return False
-        scope["route"] = self.route
+            return None
         if not visible or answer is None:
-            response = _not_found(asset_id)
-            await _send(send, 404, response.raw_headers, response.body)
-            return True
+            response = asset_not_found(asset_id).response()
+            return 404, response.raw_headers, bytes(response.body)
         if accept is not None and "gzip" in accept:
-            headers, body = _gzipped(answer)
-        else:
-            headers, body = answer.headers, answer.body
-        await _send(send, 200, headers, body)
-        return True
+            return 200, *_gzipped(answer)
+        return 200, answer.headers, answer.body
 
     def _read(
         self, token: str | None, asset_id: str, principal: Principal | None, known: bool
@@ -285,12 +300,3 @@ def _gzipped(answer: _Answer) -> tuple[Headers, bytes]:
         headers.append((b"content-encoding", b"gzip"))
         answer.gzipped = (headers, body)
     return answer.gzipped
-
-
-def _not_found(asset_id: str) -> Any:
-    return asset_not_found(asset_id).response()
-
-
-async def _send(send: Any, status: int, headers: Headers, body: bytes) -> None:
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
