@@ -4,7 +4,6 @@ answers, gzip and metrics as the route's."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import subprocess
 import sys
@@ -12,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from test_serve import api, create, problem, publisher, revoke
 
 from helpers import cli_env
 from served import Served, served_fixture, served_pg_fixture  # noqa: F401
-from test_serve import api, create, problem, publisher, revoke
 
 IDENTITY = {"Accept-Encoding": "identity"}
 
@@ -33,8 +32,9 @@ def warm(served: Served, asset_id: str, token: str | None = None) -> dict[str, A
     return body
 
 
-def retitle(served: Served, token: str, asset_id: str, title: str, revision: int) -> None:
-    update = {"operations": [{"kind": "update-fields", "value": {"title": title}}]}
+def patch(served: Served, token: str, asset_id: str, op: dict[str, Any], revision: int) -> None:
+    """One operation on the asset at `revision`, through the API."""
+    update = {"operations": [op]}
     headers = {"If-Match": f'"{revision}"'}
     changed = api(served, "PATCH", f"/v1/assets/{asset_id}", token, json=update, headers=headers)
     assert changed.status_code == 200, changed.text
@@ -95,10 +95,7 @@ def test_a_visibility_change_is_seen_by_every_caller_at_once(served: Served) -> 
 
 
 def widen(served: Served, token: str, asset_id: str, visibility: Any, revision: int) -> None:
-    update = {"operations": [{"kind": "set-visibility", "value": visibility}]}
-    headers = {"If-Match": f'"{revision}"'}
-    changed = api(served, "PATCH", f"/v1/assets/{asset_id}", token, json=update, headers=headers)
-    assert changed.status_code == 200, changed.text
+    patch(served, token, asset_id, {"kind": "set-visibility", "value": visibility}, revision)
 
 
 def test_answers_as_the_route_gives_them_gzip_only_when_worth_it(served: Served) -> None:
@@ -155,7 +152,7 @@ def test_two_servers_on_postgresql_see_each_others_writes_and_revocations(
         acme = publisher(one, "acme")
         create(one, acme, "flowers", "only_me")
         assert warm(one, "flowers", acme)["title"] == "T"
-        retitle(two, acme, "flowers", "From two", 1)
+        patch(two, acme, "flowers", {"kind": "update-fields", "value": {"title": "From two"}}, 1)
         shown = get(one, "flowers", acme)
         assert (shown.json()["title"], shown.headers["ETag"]) == ("From two", '"2"')
         warm(one, "flowers", acme)
@@ -170,16 +167,7 @@ def test_a_discontinued_asset_is_still_decided_by_the_subscribers_term(served: S
     acme, bob = publisher(served, "acme"), publisher(served, "bob")
     create(served, acme, "flowers", "public")
     assert api(served, "POST", "/v1/assets/flowers/subscriptions", bob).status_code == 201
-    op = {"kind": "discontinue"}
-    gone = api(
-        served,
-        "PATCH",
-        "/v1/assets/flowers",
-        acme,
-        json={"operations": [op]},
-        headers={"If-Match": '"1"'},
-    )
-    assert gone.status_code == 200, gone.text
+    patch(served, acme, "flowers", {"kind": "discontinue"}, 1)
     assert json.loads(get(served, "flowers", bob).text)["revision"] == 2
     assert get(served, "flowers", bob).status_code == 200  # a running term: still seen
     problem(get(served, "flowers"), 404, "not-found")

@@ -70,40 +70,37 @@ class PostgresGeneration:
     no transaction that wrote anything committed in between (one that did either was running,
     and has left the list, or began after, and raised xmax). Cluster-wide, so writes to other
     databases empty the caches too: never stale, sometimes colder. One round trip per request,
-    in a worker thread on that thread's own connection."""
+    in a worker thread, on one connection of its own (requests take turns on it: a round trip
+    is short, and `serve` keeps to one more connection than its worker threads hold)."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._local = threading.local()
-        self._all: list[Any] = []
+        self._conn: Any = None
         self._lock = threading.Lock()
 
     def _read(self) -> object:
         import psycopg
 
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        try:
-            return conn.execute("SELECT pg_current_snapshot()::text").fetchone()
-        except psycopg.Error:
-            self._local.conn = None  # the next request connects again; this one: the route
-            with self._lock:
-                self._all.remove(conn)
-            conn.close()
-            raise
+        with self._lock:
+            if self._conn is None:
+                self._conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10)
+            try:
+                return self._conn.execute("SELECT pg_current_snapshot()::text").fetchone()
+            except psycopg.Error:
+                self._drop()  # the next request connects again; this one: the route's
+                raise
 
     async def __call__(self) -> object:
         return await anyio.to_thread.run_sync(self._read)
 
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
     def close(self) -> None:
         with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+            self._drop()
 
 
 Generation = SqliteGeneration | PostgresGeneration
