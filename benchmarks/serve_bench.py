@@ -15,6 +15,7 @@ same client measures both apps.
 
     python benchmarks/serve_bench.py [--assets 10000] [--repeat 3]
         [--pg postgresql://postgres@127.0.0.1:5432/test]   ('' skips PostgreSQL)
+        [--only plan-apply|get|pg-writes]...                (default: all three)
 """
 
 from __future__ import annotations
@@ -354,18 +355,27 @@ def get_one(repeat: int, work: Path) -> None:
     )
 
 
+PARTS = ["plan-apply", "get", "pg-writes"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--assets", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pg", default="postgresql://postgres@127.0.0.1:5432/test")
+    parser.add_argument(
+        "--only", choices=PARTS, action="append", help="run only this part (may be repeated)"
+    )
     args = parser.parse_args()
+    parts = args.only or PARTS
     print(f"served gallery, {args.assets} assets x 5 versions, {args.repeat} rounds", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        plan_and_apply(args.assets, args.repeat, work)
-        get_one(args.repeat, work)
-        if args.pg:
+        if "plan-apply" in parts:
+            plan_and_apply(args.assets, args.repeat, work)
+        if "get" in parts:
+            get_one(args.repeat, work)
+        if args.pg and "pg-writes" in parts:
             pg_writes(args.assets, args.repeat, args.pg, work)
 
 

@@ -13,18 +13,20 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.gzip import GZipMiddleware
+from fastapi.routing import APIRoute
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from gallery_sync import __version__
 from gallery_sync.errors import GalleryUnavailable
 from gallery_sync.gallery import open_store, shown_url
 from gallery_sync.gallery.service import Store
-from gallery_sync.server import problems
+from gallery_sync.server import fastpath, problems
 
 # Request bodies: the batch write route carries covers (5 MiB each) and up to 500 writes.
 WRITES_LIMIT = 64 * 1024 * 1024
 BODY_LIMIT = 1024 * 1024
 WRITES_PATH = "/v1/writes"
+MAX_LABEL_SETS = 1000
 
 log = logging.getLogger("gallery_sync.server")
 
@@ -89,6 +91,19 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Each label set's children, looked up once: `labels()` costs more than the count.
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def count(self, route: str, method: str, status: int, seconds: float) -> None:
+        """One request answered: by route template, method and status, and its latency."""
+        key = (route, method, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self.requests.labels(route, method, str(status)), self.latency.labels(route)
+            if len(self._children) < MAX_LABEL_SETS:  # methods and paths come from clients
+                self._children[key] = children
+        children[0].inc()
+        children[1].observe(seconds)
 
 
 class _TooLarge(Exception):
@@ -157,8 +172,7 @@ class Guard:
             await _send(send, problems.Problem(413, "request-invalid", detail))
         route = scope.get("route")
         template = getattr(route, "path", "unmatched")
-        self.metrics.requests.labels(template, scope["method"], str(status)).inc()
-        self.metrics.latency.labels(template).observe(time.perf_counter() - started)
+        self.metrics.count(template, scope["method"], status, time.perf_counter() - started)
 
 
 _INTERNAL = "the gallery failed to answer; see its log"
@@ -186,7 +200,18 @@ async def _send(send: Send, problem: problems.Problem) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-def create_app(store_url: str) -> FastAPI:
+class ServedApp(FastAPI):
+    """The FastAPI app, with GET /v1/assets/{id} answered first by `fast` when it can: before
+    the middleware and routing it would not need (server.fastpath)."""
+
+    fast: fastpath.FastGet | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.fast is None or scope["type"] != "http" or not await self.fast.answer(scope, send):
+            await super().__call__(scope, receive, send)
+
+
+def create_app(store_url: str) -> ServedApp:
     """The app over the store at `store_url`, created and migrated now (GalleryUnavailable if
     it cannot be reached or is of a newer format)."""
     from gallery_sync.server import routes
@@ -194,12 +219,15 @@ def create_app(store_url: str) -> FastAPI:
     stores = Stores(store_url)
     metrics = Metrics()
 
+    generation = fastpath.generation_of(stores.get())
+
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
+        generation.close()
         stores.close()
 
-    app = FastAPI(
+    app = ServedApp(
         lifespan=lifespan,
         title="gallery-sync",
         version=__version__,
@@ -226,8 +254,19 @@ def create_app(store_url: str) -> FastAPI:
             gallery=ServedGallery,
         )
     )
-    app.add_middleware(GZipMiddleware, minimum_size=1024)
+    app.add_middleware(
+        GZipMiddleware, minimum_size=fastpath.GZIP_MINIMUM, compresslevel=fastpath.GZIP_LEVEL
+    )
     app.add_middleware(Guard, metrics=metrics)
+    # GET /v1/assets/{id} from caches kept exact by the store's generation (server.fastpath).
+    [template] = [
+        r.path
+        for r in routes.router.routes
+        if isinstance(r, APIRoute) and r.endpoint is routes.get_asset
+    ]
+    app.fast = fastpath.FastGet(
+        stores=stores.get, generation=generation, metrics=metrics, template=template
+    )
 
     return app
 

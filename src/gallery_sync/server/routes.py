@@ -40,14 +40,19 @@ def _json(value: Any, status: int = 200, headers: dict[str, str] | None = None) 
     return Response(orjson.dumps(value), status, headers, JSON)
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an Authorization header (None: no header, an anonymous caller)."""
+    if authorization is None:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Problem(401, "unauthenticated", "the Authorization header is not 'Bearer TOKEN'")
+    return token.strip()
+
+
 def _principal(request: Request, authorization: str | None) -> Principal:
     store = request.app.state.stores.get()
-    token = None
-    if authorization is not None:
-        scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise Problem(401, "unauthenticated", "the Authorization header is not 'Bearer TOKEN'")
-        token = token.strip()
+    token = bearer_token(authorization)
     try:
         return authenticate(store, token)
     except Unauthenticated:
@@ -129,10 +134,21 @@ def _decode_cursor(cursor: str | None) -> str | None:
 
 @router.get("/v1/assets/{asset_id}", summary="One asset (ETag: its revision)")
 def get_asset(g: Gallery, asset_id: str) -> Response:
+    # server.fastpath answers most of these before FastAPI, with the same two functions.
     found = g.asset(asset_id)
     if found is None:
-        raise problems.not_found(f"asset {asset_id!r}")
+        raise asset_not_found(asset_id)
+    return asset_response(found)
+
+
+def asset_response(found: Asset) -> Response:
+    """GET /v1/assets/{id}'s answer for an asset the caller may see."""
     return _json(_asset_json(found), headers={"ETag": _etag(found.revision)})
+
+
+def asset_not_found(asset_id: str) -> Problem:
+    """GET /v1/assets/{id}'s answer for an asset that is not there or the caller may not see."""
+    return problems.not_found(f"asset {asset_id!r}")
 
 
 class OperationBody(BaseModel):
