@@ -54,12 +54,15 @@ class PlannedChange:
     why: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        # `_value_`, not `.value`: the enum property costs ~0.3 us, a new asset has a dozen
+        # changes and a plan is hashed whole.
+        change = self.change
         return {
-            "field": self.change.field,
-            "op": self.change.op.value,
-            "before": self.change.before,
-            "after": self.change.after,
-            "risk": self.risk.value,
+            "field": change.field,
+            "op": change.op._value_,
+            "before": change.before,
+            "after": change.after,
+            "risk": self.risk._value_,
             "why": self.why or None,
         }
 
@@ -102,8 +105,8 @@ class AssetPlan:
     def to_json(self) -> dict[str, Any]:
         out = {
             "id": self.id,
-            "action": self.action.value,
-            "risk": self.risk.value,
+            "action": self.action._value_,
+            "risk": self.risk._value_,
             "revision": self.revision,
             "changes": [c.to_json() for c in self.changes],
             "operations": [op.to_json() for op in self.operations],
@@ -391,7 +394,7 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
     if current is None:  # its changes and its create share one canonical form (~3 KB)
         value = desired.to_json()
-        changes = tuple(_classify(c, None) for c in diff_new(value))
+        changes = tuple(map(_classify_new, diff_new(value)))
         return AssetPlan(
             desired.id, Action.CREATE, None, changes, (Operation(OpKind.CREATE, value=value),)
         )
@@ -414,16 +417,26 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     return AssetPlan(desired.id, action, revision, changes, operations, read=read)
 
 
+VERSION_IS_FINAL = "a published version can only be discontinued, never deleted"
+
+
+def _classify_new(change: Change) -> PlannedChange:
+    """`_classify(change, None)` for a change that creates an asset, without its tests for
+    what only an update has: a new asset's plan has a dozen, a big first apply 10,000s."""
+    path = change.path
+    if path[0] == "versions":
+        return PlannedChange(change, Risk.IRREVERSIBLE, VERSION_IS_FINAL)
+    if path[0] == "visibility":
+        return _classify(change, None)
+    return PlannedChange(change)
+
+
 def _classify(change: Change, current: Asset | None) -> PlannedChange:
     path = change.path
     if current is None and path == ("status",):
         return PlannedChange(change)
     if path[0] == "versions" and change.op is ChangeOp.ADD:
-        return PlannedChange(
-            change,
-            Risk.IRREVERSIBLE,
-            "a published version can only be discontinued, never deleted",
-        )
+        return PlannedChange(change, Risk.IRREVERSIBLE, VERSION_IS_FINAL)
     if path == ("visibility",):
         after = Visibility.from_json(change.after)
         before = current.visibility if current else Visibility()
