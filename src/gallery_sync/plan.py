@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -271,6 +271,12 @@ def new_applications(desired: Mapping[str, Asset], state: GalleryState) -> set[t
 Locate = Callable[[str, "str | None", "str | None"], "Place | None"]
 
 
+# (asset id, version, field) of many findings -> their places.
+LocateAll = Callable[
+    [Collection[tuple[str, "str | None", "str | None"]]], Mapping[Any, "Place | None"]
+]
+
+
 def _nowhere(asset_id: str, version: str | None, field: str | None) -> Place | None:
     return None
 
@@ -288,6 +294,8 @@ class Desired:
     publisher_place: Place | Callable[[], Place | None] | None = None
     digest: str = ""  # of what the desired state was read from (a plan's config_hash)
     covers: Mapping[str, str] = field(default_factory=dict)  # sha256 -> image file, for upload
+    # Or `place` for many findings at once (a config reads its files once for all of them).
+    locate: LocateAll | None = None
 
 
 def build_plan(
@@ -316,19 +324,21 @@ def build_plan(
         )
     ctx = rules.Context(catalog, publisher, wanted.accepted_agreements)
     plans: list[AssetPlan] = []
+    found: list[tuple[str, rules.Violation]] = []
     for asset_id in sorted(wanted.assets):
         if targets and asset_id not in targets:
             continue
         desired = wanted.assets[asset_id]
         current = state.assets.get(asset_id)
         violations = rules.check_asset(current, desired, ctx)
-        diagnostics += [_locate(v, asset_id, wanted) for v in violations]
+        found += [(asset_id, v) for v in violations]
         if current is not None and current.publisher != publisher:
             continue
         planned = plan_asset(current, desired)
         if any(v.severity is Severity.ERROR for v in violations):
             planned = replace(planned, refused=True)
         plans.append(planned)
+    diagnostics += _located(found, wanted)
     declared = set(wanted.assets)
     for asset_id in sorted(state.assets):
         current = state.assets[asset_id]
@@ -355,21 +365,43 @@ NO_VISIBILITY_NOTE = (
 )
 
 
-def _locate(v: rules.Violation, asset_id: str, wanted: Desired) -> Diagnostic:
-    message = v.message
-    if v.code == "visibility-narrowing" and "cannot become only_me" in message:
-        written = wanted.place(asset_id, None, "visibility")
-        if written is not None and written == wanted.place(asset_id, None, None):
-            become = "cannot become only_me"
-            message = message.replace(become, become + NO_VISIBILITY_NOTE, 1)
-    return Diagnostic(
-        v.code,
-        message,
-        v.severity,
-        wanted.place(asset_id, v.version, v.field),
-        asset_id,
-        v.version,
-    )
+def _located(found: list[tuple[str, rules.Violation]], wanted: Desired) -> list[Diagnostic]:
+    """The findings as diagnostics at their places, asked for all at once where the desired
+    state can (a config reads its files once for all of them, keeping only those places)."""
+    queries: dict[tuple[str, str | None, str | None], None] = {}
+    for asset_id, v in found:
+        queries[asset_id, v.version, v.field] = None
+        if _may_need_note(v):
+            queries[asset_id, None, "visibility"] = queries[asset_id, None, None] = None
+    where = wanted.locate(queries) if wanted.locate is not None and queries else {}
+
+    def place(asset_id: str, version: str | None, field: str | None) -> Place | None:
+        key = (asset_id, version, field)
+        return where[key] if key in where else wanted.place(*key)
+
+    out = []
+    for asset_id, v in found:
+        message = v.message
+        if _may_need_note(v):
+            written = place(asset_id, None, "visibility")
+            if written is not None and written == place(asset_id, None, None):
+                become = "cannot become only_me"
+                message = message.replace(become, become + NO_VISIBILITY_NOTE, 1)
+        out.append(
+            Diagnostic(
+                v.code,
+                message,
+                v.severity,
+                place(asset_id, v.version, v.field),
+                asset_id,
+                v.version,
+            )
+        )
+    return out
+
+
+def _may_need_note(v: rules.Violation) -> bool:
+    return v.code == "visibility-narrowing" and "cannot become only_me" in v.message
 
 
 def _plan_unmanaged(current: Asset, prune: bool, diagnostics: list[Diagnostic]) -> AssetPlan:
