@@ -57,8 +57,9 @@ class PlannedChange:
         # `_value_`, not `.value`: the enum property costs ~0.3 us, a new asset has a dozen
         # changes and a plan is hashed whole.
         change = self.change
+        path = change.path
         return {
-            "field": change.field,
+            "field": path[0] if len(path) == 1 else change.field,
             "op": change.op._value_,
             "before": change.before,
             "after": change.after,

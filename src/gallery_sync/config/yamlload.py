@@ -233,6 +233,8 @@ class _Unusual(Exception):
 def _read_fast(data: bytes) -> Any:
     """Plain data from the event stream, or _Unusual for anything beyond the common subset."""
     parser = _Loader(data)
+    resolvable = _IMPLICIT.keys()
+    resolved: dict[str, Any] = {}
     try:
         get_event = parser.get_event
         # The enclosing (container, is_mapping) of each open level.
@@ -256,8 +258,12 @@ def _read_fast(data: bytes) -> Any:
                         raise _Unusual  # a repeated key, or a merge key
                     key = value
                     continue
-                if event.implicit[0]:
-                    value = _resolve_plain(value)
+                if event.implicit[0] and value[:1] in resolvable:
+                    # Plain values that may be typed repeat (1.0.0, true, 90): resolved once.
+                    found = resolved.get(value, resolved)
+                    if found is resolved:
+                        found = resolved[value] = _resolve_plain(value)
+                    value = found
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
                     raise _Unusual
