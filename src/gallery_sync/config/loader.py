@@ -231,6 +231,10 @@ class _FileReader:
             # asset), config.assets is emptied and only the static checks see it.
             if asset_id not in broken and versions is not None:
                 self._add_asset(asset_id, body, resolved or {}, versions)
+            # Its parsed form is let go as soon as it is read (its Asset shares the strings):
+            # the config then never holds the whole parse and every Asset at once. A place
+            # asked for later reads the file's bytes again, as after load.
+            assets[asset_id] = None
 
     def diag(
         self,

@@ -235,6 +235,7 @@ def _read_fast(data: bytes) -> Any:
     parser = _Loader(data)
     resolvable = _IMPLICIT.keys()
     resolved: dict[str, Any] = {}
+    names: dict[str, str] = {}
     try:
         get_event = parser.get_event
         # The enclosing (container, is_mapping) of each open level.
@@ -256,7 +257,9 @@ def _read_fast(data: bytes) -> Any:
                 if in_mapping and key is None:
                     if value in current or (value == "<<" and event.implicit[0]):
                         raise _Unusual  # a repeated key, or a merge key
-                    key = value
+                    # One string per distinct key, as json.loads keeps them: a gallery file
+                    # names the same dozen keys 10,000s of times.
+                    key = names.setdefault(value, value)
                     continue
                 if event.implicit[0] and value[:1] in resolvable:
                     # Plain values that may be typed repeat (1.0.0, true, 90): resolved once.
