@@ -7,6 +7,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -76,6 +77,11 @@ class PlannedChange:
         )
 
 
+# What a plan that read nothing of an asset (a create, a no-op) records: one shared, empty
+# and read-only, not a dict per asset.
+_NOTHING_READ: Mapping[str, str] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class AssetPlan:
     """What the plan does to one asset: its action, changes, and the writes that carry them out."""
@@ -90,7 +96,7 @@ class AssetPlan:
     refused: bool = False
     # What plan read of the asset it changes, field by field (see field_digests): enough for a
     # stale saved plan to name every field that moved, without carrying the whole asset.
-    read: Mapping[str, str] = field(default_factory=dict)
+    read: Mapping[str, str] = field(default_factory=lambda: _NOTHING_READ)
     # A discontinue's effect on people (SPEC section 7), as the gallery told plan; only a
     # discontinue has it, so a plan file without one hashes as it always did.
     subscribers: SubscriberSummary | None = None
