@@ -31,6 +31,7 @@ def desired_state(config: Config) -> Desired:
         assets=config.assets,
         accepted_agreements=config.accepted_agreements,
         place=config.place,
+        locate=config.locate,
         publisher_place=lambda: config.publisher_place,
         digest=config.digest(),
         covers=config.covers,

@@ -121,7 +121,7 @@ class Version:
             "region": self.region,
             "ai_application": self.ai_application,
             "description": self.description,
-            "status": self.status.value,
+            "status": self.status._value_,  # not `.value`: a property, read per version
         }
 
     @classmethod
@@ -167,7 +167,7 @@ FIELDS: tuple[AssetField, ...] = (
         lambda v: v.to_json(),
         lambda d: DurationLimit.from_json(d.get("duration_limit")),
     ),
-    AssetField("status", lambda v: v.value, lambda d: Status.of(d.get("status", "released"))),
+    AssetField("status", lambda v: v._value_, lambda d: Status.of(d.get("status", "released"))),
 )
 # Every field of the canonical form but versions (which come last), in its order.
 ASSET_FIELDS = tuple(f.name for f in FIELDS)
@@ -255,7 +255,7 @@ class Operation:
     value: Any = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind.value, "version": self.version, "value": self.value}
+        return {"kind": self.kind._value_, "version": self.version, "value": self.value}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Operation:

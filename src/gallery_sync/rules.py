@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from functools import lru_cache
 
 from gallery_sync.diagnostics import CODES, Severity
 from gallery_sync.model import (
@@ -246,11 +247,20 @@ def _check_categories(before: Asset | None, after: Asset, ctx: Context) -> Itera
             continue
         yield Violation(
             "unknown-category",
-            f"category {category!r} is not in the gallery's taxonomy"
-            + _did_you_mean(category, ctx.catalog.categories)
-            + f"; known: {', '.join(sorted(ctx.catalog.categories))}",
+            _unknown_category(category, frozenset(ctx.catalog.categories)),
             field="categories",
         )
+
+
+@lru_cache(maxsize=256)
+def _unknown_category(category: str, taxonomy: frozenset[str]) -> str:
+    """Said once per (category, taxonomy): a typo copied into 10,000 assets is one difflib
+    search, not 10,000 of them."""
+    return (
+        f"category {category!r} is not in the gallery's taxonomy"
+        + _did_you_mean(category, taxonomy)
+        + f"; known: {', '.join(sorted(taxonomy))}"
+    )
 
 
 def _check_visibility(before: Visibility, after: Visibility) -> Iterator[Violation]:

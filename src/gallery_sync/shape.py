@@ -27,10 +27,12 @@ SHA256 = re.compile(r"[0-9a-f]{64}")
 MAX_TOKEN = 1024
 
 
-# (rule, value) pairs that fit: a set of hashable strings, bounded so a long-lived server
-# cannot grow it without end.
-_FITS: set[tuple[str, str]] = set()
+# Values found to fit a patterned rule, by the rule's name: regions, applications, version
+# numbers and users repeat across thousands of assets. Bounded (in all) so that a long-lived
+# server cannot grow it without end. A rule without a pattern is only lengths: never kept.
+_FITS: dict[str, set[str]] = {}
 _FITS_KEPT = 200_000
+_fits_kept = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,17 +45,25 @@ class Text:
     max_length: int | None = None
 
     def problem(self, value: object) -> str | None:
-        """Why `value` does not fit, or None. Values found to fit are remembered: regions,
-        applications, version numbers and users repeat across thousands of assets."""
-        if not isinstance(value, str):
+        """Why `value` does not fit, or None."""
+        if not isinstance(value, str) or self.pattern is None:
             return self._problem(value)
-        key = (self.what, value)
-        if key in _FITS:
+        known = _FITS.get(self.what)
+        if known is not None and value in known:
             return None
         found = self._problem(value)
-        if found is None and len(_FITS) < _FITS_KEPT:
-            _FITS.add(key)
+        if found is None:
+            _keep(self.what, value)
         return found
+
+    def fits(self, value: object) -> bool:
+        """Whether `value` fits, no message built: a plain string only (a subclass, or any
+        other type, is left to `problem`)."""
+        return type(value) is str and (value in self.known() or self.problem(value) is None)
+
+    def known(self) -> set[str] | frozenset[str]:
+        """The values found to fit so far (a set that may grow while it is used)."""
+        return _FITS.get(self.what) or frozenset()
 
     def _problem(self, value: object) -> str | None:
         if not isinstance(value, str):
@@ -65,6 +75,13 @@ class Text:
         if self.pattern is not None and self.pattern.fullmatch(value) is None:
             return f"{self.what} {quoted(value)} does not match {self.pattern.pattern}"
         return None
+
+
+def _keep(what: str, value: str) -> None:
+    global _fits_kept
+    if _fits_kept < _FITS_KEPT:
+        _FITS.setdefault(what, set()).add(value)
+        _fits_kept += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +167,9 @@ def shape() -> Shape:
 
 def check_asset(asset: Asset) -> list[Diagnostic]:
     """A `schema` diagnostic for every way `asset` would not pass the schema as stored."""
+    s = shape()
+    if _fits(s, asset):  # the common case, without a generator per field
+        return []
     return [
         Diagnostic.of(
             "schema",
@@ -157,8 +177,68 @@ def check_asset(asset: Asset) -> list[Diagnostic]:
             asset=_id(asset),
             version=number,
         )
-        for number, problem in _asset_problems(shape(), asset)
+        for number, problem in _asset_problems(s, asset)
     ]
+
+
+def _fits(s: Shape, a: Asset) -> bool:
+    """True only if `_asset_problems` would find nothing: exact types, every value fitting.
+    Anything unusual (a subclass, a problem) answers False, and the full check says why."""
+    if not (
+        s.asset_id.fits(a.id)
+        and s.account.fits(a.publisher)
+        and s.title.fits(a.title)
+        and s.description.fits(a.description)
+        and (a.cover is None or (type(a.cover) is str and SHA256.fullmatch(a.cover) is not None))
+        and type(a.status) is Status
+        and a.status._value_ in s.statuses
+    ):
+        return False
+    categories = a.categories
+    if (
+        type(categories) is not tuple
+        or len(categories) > s.max_categories
+        or not all(s.category.fits(c) for c in categories)
+        or len(set(categories)) != len(categories)
+    ):
+        return False
+    visibility, limit = a.visibility, a.duration_limit
+    if type(visibility) is not Visibility or type(visibility.level) is not VisibilityLevel:
+        return False
+    users = visibility.users
+    if visibility.level is not VisibilityLevel.SPECIFIC_USERS:
+        if users:
+            return False
+    elif type(users) is not frozenset or not users or not all(s.user.fits(u) for u in users):
+        return False
+    if type(limit) is not DurationLimit or type(limit.auto_renew) is not bool:
+        return False
+    days = limit.days
+    if days is not None and (type(days) is not int or not s.days[0] <= days <= s.days[1]):
+        return False
+    versions = a.versions
+    if type(versions) is not tuple or len(versions) < s.min_versions:
+        return False
+    # The sets of known values, looked up here once, not per version: most versions of a big
+    # config name values already seen.
+    numbers, regions, applications = s.version.known(), s.region.known(), s.application.known()
+    for v in versions:
+        if type(v) is not Version:
+            return False
+        number, region, application, text = v.version, v.region, v.ai_application, v.description
+        if not (
+            type(number) is str
+            and type(region) is str
+            and type(application) is str
+            and (number in numbers or s.version.fits(number))
+            and (region in regions or s.region.fits(region))
+            and (application in applications or s.application.fits(application))
+            and s.version_description.fits(text)
+            and type(v.status) is Status
+            and v.status._value_ in s.statuses
+        ):
+            return False
+    return len({v.version for v in versions}) == len(versions)
 
 
 def _asset_problems(s: Shape, a: Asset) -> Iterator[tuple[str | None, str]]:

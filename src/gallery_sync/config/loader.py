@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,8 @@ COVER_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG", b"\xff\xd8\xff": "JPEG"}
 
 # Keys into Config.places: (asset,), (asset, field), (asset, "versions", number[, field]).
 PlaceKey = tuple[str, ...]
+# A finding's place as plan asks for it: (asset, version or None, field or None).
+PlaceQuery = tuple[str, "str | None", "str | None"]
 
 
 @dataclass(slots=True)
@@ -42,6 +45,7 @@ class Config:
     asset_docs: dict[str, Document] = field(default_factory=dict)  # where each asset is declared
     first_doc: Document | None = None  # the one publisher and defaults come from
     inputs: dict[str, str] = field(default_factory=dict)  # file read -> sha256 of its bytes
+    located: dict[PlaceQuery, Place | None] = field(default_factory=dict)  # by `locate`
 
     @property
     def valid(self) -> bool:
@@ -59,6 +63,8 @@ class Config:
         Places are looked up only for the few fields that have a problem, not recorded for
         every field of every asset up front.
         """
+        if (asset, version, name) in self.located:
+            return self.located[asset, version, name]
         doc = self.asset_docs.get(asset)
         if doc is not None and (asset,) not in self.places:
             _record_places(self.places, doc, asset)
@@ -74,6 +80,19 @@ class Config:
             if key in self.places:
                 return self.places[key]
         return None
+
+    def locate(self, queries: Collection[PlaceQuery]) -> dict[PlaceQuery, Place | None]:
+        """`place` for many findings at once: one read of each file they are in, which keeps
+        the places asked for and no others (a plan with an error on every asset would hold the
+        place of every key of every file otherwise)."""
+        by_doc: dict[int, tuple[Document, list[PlaceQuery]]] = {}
+        for query in queries:
+            doc = self.asset_docs.get(query[0])
+            if doc is not None and query not in self.located:
+                by_doc.setdefault(id(doc), (doc, []))[1].append(query)
+        for doc, asked in by_doc.values():
+            self.located.update(_locate_in(doc, asked))
+        return {query: self.place(*query) for query in queries}
 
     def digest(self) -> str:
         """sha256 of what the desired state was read from: every config, cover and description
@@ -212,6 +231,10 @@ class _FileReader:
             # asset), config.assets is emptied and only the static checks see it.
             if asset_id not in broken and versions is not None:
                 self._add_asset(asset_id, body, resolved or {}, versions)
+            # Its parsed form is let go as soon as it is read (its Asset shares the strings):
+            # the config then never holds the whole parse and every Asset at once. A place
+            # asked for later reads the file's bytes again, as after load.
+            assets[asset_id] = None
 
     def diag(
         self,
@@ -427,6 +450,72 @@ def _record_places(places: dict[PlaceKey, Place], doc: Document, asset_id: str) 
         places.setdefault((asset_id, "versions", number), doc.place(vpath))
         for key in item:
             places.setdefault((asset_id, "versions", number, key), doc.place((*vpath, key)))
+
+
+@dataclass(slots=True)
+class _Wanted:
+    """What the findings of one asset ask the places of."""
+
+    names: set[str] = field(default_factory=set)  # asset fields
+    versions: set[str] = field(default_factory=set)
+    version_names: set[str] = field(default_factory=set)
+
+
+def _locate_in(doc: Document, queries: list[PlaceQuery]) -> dict[PlaceQuery, Place | None]:
+    """Places of (asset, version, field) queries from one read of `doc` that keeps only the
+    paths they name: the same answers as `Config.place` from all the places of the file."""
+    wanted: dict[str, _Wanted] = {}
+    for asset, version, name in queries:
+        want = wanted.setdefault(asset, _Wanted())
+        if version is not None:
+            want.versions.add(version)
+            if name:
+                want.version_names.add(name)
+        if name:
+            want.names.add(name)
+
+    def keep(path: tuple[Any, ...]) -> bool:
+        if not path or path[0] != "assets":
+            return False
+        if len(path) < 3:
+            return len(path) == 1 or path[1] in wanted
+        want = wanted.get(path[1])
+        if want is None:
+            return False
+        if len(path) == 3:
+            return path[2] in want.names
+        if path[2] != "versions" or not want.versions:
+            return False
+        return len(path) == 4 or (
+            len(path) == 5 and (path[4] == "version" or path[4] in want.version_names)
+        )
+
+    marked = doc.marks(keep)
+    if marked is None:  # the file's places are all known already
+        return {}
+    positions, values = marked
+    numbered: dict[tuple[str, str], int] = {}  # (asset, version) -> its first list item
+    for path, value in values.items():
+        if len(path) == 5 and path[4] == "version" and isinstance(value, str):
+            numbered.setdefault((path[1], value), path[3])
+
+    def at(*path: Any) -> Place | None:
+        found = positions.get(path)
+        return Place(doc.file, *found) if found is not None else None
+
+    out: dict[PlaceQuery, Place | None] = {}
+    for asset, version, name in queries:
+        base = ("assets", asset)
+        place = at(*base) or at("assets") or Place(doc.file, 1, 1)
+        if name:
+            place = at(*base, name) or place
+        if version is not None:
+            index = numbered.get((asset, version))
+            if index is not None:
+                item = at(*base, "versions", index)
+                place = (at(*base, "versions", index, name) if name else None) or item or place
+        out[asset, version, name] = place
+    return out
 
 
 def _get(data: Any, *keys: str) -> Any:

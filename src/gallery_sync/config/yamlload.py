@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -132,6 +132,23 @@ class Document:
         if self.data is None:
             self.data = data
 
+    def marks(
+        self, keep: Callable[[Path_], bool]
+    ) -> tuple[dict[Path_, tuple[int, int]], dict[Path_, Any]] | None:
+        """(line, column) of the kept paths only, and the values of the kept scalars: one read
+        of the bytes that holds what the caller asked for and nothing else (the places of
+        10,000 findings without those of every key). None when every place is known already
+        (read by the full reader): `place` answers from those."""
+        if self._positions is not None:
+            return None
+        with _gc_paused():
+            try:
+                _, positions, values = _read_marked(self.source, keep=keep)
+            except (_Unusual, _Unreadable, yaml.YAMLError):
+                self._read_positions()
+                return None
+        return positions, values
+
     def place(self, path: Path_) -> Place:
         """The place of `path`, or of its nearest ancestor that has one."""
         path = tuple(path)
@@ -216,6 +233,9 @@ class _Unusual(Exception):
 def _read_fast(data: bytes) -> Any:
     """Plain data from the event stream, or _Unusual for anything beyond the common subset."""
     parser = _Loader(data)
+    resolvable = _IMPLICIT.keys()
+    resolved: dict[str, Any] = {}
+    names: dict[str, str] = {}
     try:
         get_event = parser.get_event
         # The enclosing (container, is_mapping) of each open level.
@@ -237,10 +257,16 @@ def _read_fast(data: bytes) -> Any:
                 if in_mapping and key is None:
                     if value in current or (value == "<<" and event.implicit[0]):
                         raise _Unusual  # a repeated key, or a merge key
-                    key = value
+                    # One string per distinct key, as json.loads keeps them: a gallery file
+                    # names the same dozen keys 10,000s of times.
+                    key = names.setdefault(value, value)
                     continue
-                if event.implicit[0]:
-                    value = _resolve_plain(value)
+                if event.implicit[0] and value[:1] in resolvable:
+                    # Plain values that may be typed repeat (1.0.0, true, 90): resolved once.
+                    found = resolved.get(value, resolved)
+                    if found is resolved:
+                        found = resolved[value] = _resolve_plain(value)
+                    value = found
             elif kind is MappingStartEvent or kind is SequenceStartEvent:
                 if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
                     raise _Unusual
@@ -274,11 +300,18 @@ def _read_fast(data: bytes) -> Any:
         parser.dispose()
 
 
-def _read_marked(data: bytes) -> tuple[Any, dict[Path_, tuple[int, int]], dict[Path_, str]]:
+def _read_marked(
+    data: bytes, *, keep: Callable[[Path_], bool] | None = None
+) -> tuple[Any, dict[Path_, tuple[int, int]], dict[Path_, Any]]:
     """What `_read_fast` reads, with the place of every key and item and the text of every
-    scalar read as something other than a string: only for bytes `_read_fast` accepted."""
+    scalar read as something other than a string: only for bytes `_read_fast` accepted.
+
+    With `keep`: no data (None), the places of the kept paths only, and (in place of the
+    texts) the values of the kept scalars."""
     positions: dict[Path_, tuple[int, int]] = {}
-    raw: dict[Path_, str] = {}
+    raw: dict[Path_, Any] = {}
+    everything = keep is None
+    kept = keep if keep is not None else _any_path
     parser = _Loader(data)
     try:
         get_event = parser.get_event
@@ -309,36 +342,49 @@ def _read_marked(data: bytes) -> tuple[Any, dict[Path_, tuple[int, int]], dict[P
             if in_mapping and key is None:
                 key = event.value
                 key_path: Path_ = (*path, key)
-                positions[key_path] = (mark.line + 1, mark.column + 1)
+                if everything or kept(key_path):
+                    positions[key_path] = (mark.line + 1, mark.column + 1)
                 continue
             if in_mapping:
                 here: Path_ = (*path, key)
             elif current is not None:
                 here = (*path, index)
-                positions[here] = (mark.line + 1, mark.column + 1)
+                if everything or kept(here):
+                    positions[here] = (mark.line + 1, mark.column + 1)
                 index += 1
             else:
                 here = ()
             if kind is ScalarEvent:
                 value: Any = event.value
-                if event.implicit[0]:
+                if not everything:
+                    if kept(here):
+                        raw[here] = _resolve_plain(value) if event.implicit[0] else value
+                    value = None
+                elif event.implicit[0]:
                     value = _resolve_plain(value)
                     if not isinstance(value, str) and (value is not None or event.value):
                         raw[here] = event.value
             else:
                 value = {} if kind is MappingStartEvent else []
+            # With `keep`, containers stay empty: each open level's only marks where it is.
             if in_mapping:
-                current[key] = value
+                if everything:
+                    current[key] = value
                 key = None
             elif current is not None:
-                current.append(value)
-            else:
+                if everything:
+                    current.append(value)
+            elif everything:
                 root = value
             if kind is not ScalarEvent:
                 stack.append((current, in_mapping, path, index))
                 current, in_mapping, path, index = value, kind is MappingStartEvent, here, 0
     finally:
         parser.dispose()
+
+
+def _any_path(path: Path_) -> bool:
+    return True
 
 
 def _resolve_plain(value: str) -> Any:
