@@ -1015,6 +1015,10 @@ def serve(store: str, host: str, port: int) -> None:
     from gallery_sync.server.app import run
 
     gc.enable()  # main() turns it off for short commands; a server runs for days
+    # A write batch allocates ~100,000 containers that live until it commits: at the default
+    # 700 the collector ran ~11 full passes over them per 10,000-asset apply (0.65 s, a third
+    # of serve's CPU on that path). 10,000 keeps young collections cheap and full ones rare.
+    gc.set_threshold(10_000, 10, 10)
     # uvicorn stops gracefully on SIGTERM/SIGINT, then raises the signal again under the
     # handlers it found: let that be a no-op, so that a requested stop exits 0.
     for stop in (signal.SIGTERM, signal.SIGINT):

@@ -25,7 +25,14 @@ from gallery_sync.gallery.search import tsquery
 from gallery_sync.gallery.service import AuditRecord, StoredWrite
 from gallery_sync.gallery.sqlstore import (
     ASSET_COLUMNS,
+    ASSET_ROW,
+    AUDIT_ROW,
+    SAVE_ASSETS,
+    SAVE_COVERS,
+    SAVE_SUBSCRIPTION,
+    SAVE_VERSIONS,
     VERSION_COLUMNS,
+    VERSION_ROW,
     CatalogReads,
     SqlTables,
     TxTables,
@@ -143,11 +150,46 @@ class _PgTx(_PgReads, TxTables):
             raise self.store_.failure(exc) from exc
 
     def store(self, writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> None:
+        """New assets, their versions and the audit records by COPY (about twice as fast as
+        executemany); changed assets and their versions as upserts. A new asset's id is locked
+        (get_assets) and was read absent, so a row of it in the way is a unique violation that
+        fails the write, never an overwrite."""
+        rows = rows_of(writes, audit)
+        new_assets, changed_assets = _split(rows.assets, rows.created)
+        new_versions, changed_versions = _split(rows.versions, rows.created)
         try:
-            for statement, rows in rows_of(writes, audit).statements():
-                self.db.executemany(statement, rows)
+            with self.db.conn.cursor() as cursor:
+                self.db.executemany(SAVE_COVERS, rows.covers)
+                _copy(cursor, "assets", ASSET_ROW, new_assets)
+                self.db.executemany(SAVE_ASSETS, changed_assets)
+                _copy(cursor, "versions", VERSION_ROW, new_versions)
+                self.db.executemany(SAVE_VERSIONS, changed_versions)
+                _copy(cursor, "audit", AUDIT_ROW, rows.audit)
+                self.db.executemany(SAVE_SUBSCRIPTION, rows.subscriptions)
         except psycopg.Error as exc:
             raise self.store_.failure(exc) from exc
+
+
+def _split(
+    rows: list[tuple[Any, ...]], created: frozenset[str]
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """The rows of created assets (their first column is the asset id), and the others."""
+    if not created:
+        return [], rows
+    new: list[tuple[Any, ...]] = []
+    other: list[tuple[Any, ...]] = []
+    for row in rows:
+        (new if row[0] in created else other).append(row)
+    return new, other
+
+
+def _copy(
+    cursor: psycopg.Cursor[Any], table: str, columns: str, rows: list[tuple[Any, ...]]
+) -> None:
+    if rows:
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # names: ours
+            for row in rows:
+                copy.write_row(row)
 
 
 class PostgresStore(_PgReads, SqlTables):

@@ -63,6 +63,11 @@ class StoredWrite:
     # limit applies from their end): kept with the asset, in the same transaction.
     subscriptions: tuple[Subscription, ...] = ()
 
+    @property
+    def creates(self) -> bool:
+        """The write makes its asset: revisions start at 1, and the store holds none yet."""
+        return self.revision == 1
+
 
 AppKey = tuple[str, str]  # (region, name)
 

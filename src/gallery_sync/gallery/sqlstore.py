@@ -481,23 +481,26 @@ def _where(*conditions: tuple[str, object]) -> tuple[str, list[object]]:
 
 # --- Writing and reading assets: the rows both stores keep ---------------------------------
 
+# The columns a write sets, in the order of the rows `rows_of` makes.
+ASSET_ROW = (
+    "id, publisher, title, cover, description, categories, visibility, duration_limit, "
+    "status, revision, created_at, updated_at"
+)
+VERSION_ROW = "asset_id, version, region, ai_application, description, status, created_at"
+AUDIT_ROW = "time, account, asset, change, plan_hash, message"
+
 SAVE_COVERS = "INSERT INTO covers VALUES (?, ?) ON CONFLICT (sha256) DO NOTHING"
-SAVE_ASSETS = """
-INSERT INTO assets (id, publisher, title, cover, description, categories, visibility,
-                    duration_limit, status, revision, created_at, updated_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+SAVE_ASSETS = f"""
+INSERT INTO assets ({ASSET_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO UPDATE SET title = excluded.title, cover = excluded.cover,
   description = excluded.description, categories = excluded.categories,
   visibility = excluded.visibility, duration_limit = excluded.duration_limit,
   status = excluded.status, revision = excluded.revision, updated_at = excluded.updated_at"""
-SAVE_VERSIONS = """
-INSERT INTO versions (asset_id, version, region, ai_application, description, status,
-                      created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+SAVE_VERSIONS = f"""
+INSERT INTO versions ({VERSION_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
   status = excluded.status"""
-SAVE_AUDIT = """
-INSERT INTO audit (time, account, asset, change, plan_hash, message) VALUES (?, ?, ?, ?, ?, ?)"""
+SAVE_AUDIT = f"INSERT INTO audit ({AUDIT_ROW}) VALUES (?, ?, ?, ?, ?, ?)"
 SAVE_SUBSCRIPTION = """
 INSERT INTO subscriptions (asset, account, started_at, ends_at, auto_renew) VALUES (?, ?, ?, ?, ?)
 ON CONFLICT (asset, account) DO UPDATE SET started_at = excluded.started_at,
@@ -517,6 +520,9 @@ class Rows:
     versions: list[tuple[Any, ...]]
     audit: list[tuple[Any, ...]]
     subscriptions: list[tuple[Any, ...]]  # running terms the writes settled
+    # The assets the writes make (no row of theirs, nor of their versions, is stored yet): a
+    # store may insert their rows outright instead of as upserts (PostgreSQL: COPY).
+    created: frozenset[str] = frozenset()
 
     def statements(self) -> list[tuple[str, Sequence[tuple[Any, ...]]]]:
         return [
@@ -545,6 +551,7 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
     covers: list[tuple[str, bytes]] = []
     records: list[AuditRecord] = []
     settled: list[tuple[Any, ...]] = []
+    created: set[str] = set()
     for write in writes:
         a = write.asset
         assets.append(
@@ -570,13 +577,15 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
         covers += write.covers.items()
         records += write.audit
         settled += map(_subscription_row, write.subscriptions)
+        if write.creates:
+            created.add(a.id)
     # orjson: ~9x json.dumps on audit records, which carry whole assets for a create.
     dumps = orjson.dumps
     rows = [
         (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
         for r in (*records, *audit)
     ]
-    return Rows(covers, assets, versions, rows, settled)
+    return Rows(covers, assets, versions, rows, settled, frozenset(created))
 
 
 ASSET_COLUMNS = (
