@@ -254,6 +254,17 @@ class StoreContract:
             store.set_allowed_registries([])
         assert caught.value.code == "schema"
 
+    def test_many_keys_find_what_few_find(self, store: Any) -> None:
+        for name in ("a1", "a2", "a3"):
+            store.add_application(Application(name, "cn-north-4"), account="acme")
+        store.add_application(Application("a4", "cn-north-4"), account="other")
+        keys = [("cn-north-4", n) for n in ("a1", "a2", "a4", "nope")]
+        targeted = store.applications(keys, "acme")
+        assert sorted(targeted) == [("cn-north-4", "a1"), ("cn-north-4", "a2")]
+        store.LIST_FROM_KEYS = 2  # from 2 keys, the whole list when they are half of it
+        assert store.applications(keys, "acme") == targeted
+        assert store.applications(keys[:1], "acme") == {keys[0]: Application("a1", "cn-north-4")}
+
     # --- Tokens, subscriptions, idempotency ------------------------------------------------
 
     def test_tokens_keep_a_hash_and_are_revoked_once(self, store: Any) -> None:

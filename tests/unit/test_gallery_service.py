@@ -299,14 +299,26 @@ def test_a_write_batch_looks_up_its_applications_never_the_whole_catalog(
     gallery: GalleryService,
 ) -> None:
     # Listing the whole catalog once per batch made a 100,000-asset apply read 200 x 600,000
-    # rows: thousands of keys are still looked up, by one targeted query per KEYS_PER_QUERY.
+    # rows: thousands of keys are still looked up, by one targeted query per KEYS_PER_QUERY,
+    # unless they are at least half of the catalog.
+    with gallery.store.transaction() as tx:
+        tx.db.executemany(
+            "INSERT INTO applications VALUES ('', 'cn-east-3', ?, NULL)",
+            [(f"other-{i}",) for i in range(30_000)],
+        )
     statements: list[str] = []
     gallery.store.db.set_trace_callback(statements.append)
     keys = [("cn-north-4", f"missing-{i}") for i in range(12_000)] + [("cn-north-4", "app")]
     found = gallery.store.applications(keys)
     assert found == {("cn-north-4", "app"): Application("app", "cn-north-4")}
-    queries = [s for s in statements if "FROM applications" in s]
+    queries = [s for s in statements if "FROM applications" in s and "count(*)" not in s]
     assert len(queries) == 3 and all("json_each" in q for q in queries)
+    statements.clear()
+    most = [("cn-east-3", f"other-{i}") for i in range(20_000)] + keys[-1:]
+    found = gallery.store.applications(most)
+    assert len(found) == 20_001 and found[("cn-east-3", "other-2")].name == "other-2"
+    queries = [s for s in statements if "FROM applications" in s and "count(*)" not in s]
+    assert len(queries) == 1 and "json_each" not in queries[0]  # most of it: the whole list
 
 
 def test_only_a_writer_creates_a_gallery_and_never_a_mistyped_directory(tmp_path: Path) -> None:

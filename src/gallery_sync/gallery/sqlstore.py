@@ -113,6 +113,10 @@ class CatalogReads:
     JSON_ROWS = "json_each(?)"  # SQLite; PostgreSQL: jsonb_array_elements(?::jsonb)
     # Keys per targeted query (one JSON parameter each): a write batch names up to thousands.
     KEYS_PER_QUERY = 5000
+    # From this many keys, when they are at least half of the account's applications, one
+    # plain list of them all is cheaper than the targeted queries (50,000 keys of 60,000
+    # applications: 43 ms against 98 ms in SQLite).
+    LIST_FROM_KEYS = 10_000
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
         raise NotImplementedError
@@ -145,11 +149,17 @@ class CatalogReads:
         self, keys: Collection[tuple[str, str]], account: str = EMBEDDED_ACCOUNT
     ) -> dict[tuple[str, str], Application]:
         """The account's applications among (region, name) `keys`: one query per
-        KEYS_PER_QUERY keys. Never the whole list: a catalog holds tens of thousands, and the
-        write path asks once per batch (listing them all each time made a 100,000-asset apply
-        read 200 x 600,000 rows)."""
+        KEYS_PER_QUERY keys. The whole list only when the keys are most of it: a catalog holds
+        tens of thousands, and the write path asks once per batch (listing them all each time
+        made a 100,000-asset apply read 200 x 600,000 rows)."""
         found: dict[tuple[str, str], Application] = {}
         ordered = list(keys)
+        if len(ordered) >= self.LIST_FROM_KEYS and self._count(account) <= 2 * len(ordered):
+            wanted = set(ordered)
+            rows = self._rows(
+                "SELECT region, name, image FROM applications WHERE account = ?", (account,)
+            )
+            return {(r, n): Application(n, r, i) for r, n, i in rows if (r, n) in wanted}
         for start in range(0, len(ordered), self.KEYS_PER_QUERY):
             chunk = ordered[start : start + self.KEYS_PER_QUERY]
             rows = self._rows(
@@ -159,6 +169,10 @@ class CatalogReads:
             )
             found.update({(r, n): Application(n, r, i) for r, n, i in rows})
         return found
+
+    def _count(self, account: str) -> int:
+        rows = self._rows("SELECT count(*) FROM applications WHERE account = ?", (account,))
+        return int(rows[0][0])
 
     def list_applications(self, account: str = EMBEDDED_ACCOUNT) -> list[Application]:
         rows = self._rows(
