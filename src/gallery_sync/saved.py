@@ -134,14 +134,18 @@ def full_entry(entry: dict[str, Any], publisher: str) -> dict[str, Any]:
     return full
 
 
-# A new asset's fields, and its versions', that a saved plan leaves out at these values.
-_ASSET_DEFAULTS = Asset.from_json("", "", {"title": ""}).to_json()
-_VERSION_DEFAULTS = Version.from_json("", {"region": "", "ai_application": ""}).to_json()
-for _name in ("title", "versions", "region", "ai_application"):
-    _ASSET_DEFAULTS.pop(_name, None)
-    _VERSION_DEFAULTS.pop(_name, None)
-
-
+# A new asset's fields, and its versions', that a saved plan leaves out at these values: the
+# canonical form of an asset (and a version) given only what has no default.
+_ASSET_DEFAULTS = {
+    k: v
+    for k, v in Asset.from_json("", "", {"title": ""}).to_json().items()
+    if k not in ("title", "versions")
+}
+_VERSION_DEFAULTS = {
+    k: v
+    for k, v in Version.from_json("", {"region": "", "ai_application": ""}).to_json().items()
+    if k not in ("region", "ai_application")
+}
 _NO_DEFAULT = object()
 
 

@@ -279,11 +279,14 @@ def start(loops: list[Loop], ws: Workspace, repo: Repo, the: TheGallery, *args: 
     return loop
 
 
-def once(ws: Workspace, repo: Repo, the: TheGallery, *args: str) -> Result:
+def once(
+    ws: Workspace, repo: Repo, the: TheGallery, *args: str, source: Path | None = None
+) -> Result:
+    """One round of `reconcile --once` from the repo's bare remote (or from `source`)."""
     return ws.run(
         "reconcile",
         "--repo",
-        str(repo.bare),
+        str(source or repo.bare),
         "--gallery",
         the.url,
         "--once",
@@ -608,17 +611,7 @@ def test_once_exits_as_apply_does(ws: Workspace, repo: Repo, gallery: TheGallery
     gallery.write_outside_git(flowers(versions=V2))  # unrevertable drift
     assert once(ws, repo, gallery).code == 0  # report: drift found is not a failure
     assert once(ws, repo, gallery, "--drift", "revert").code == 1  # left over: 1, as apply
-    unreachable = ws.run(
-        "reconcile",
-        "--repo",
-        str(ws.root / "nowhere"),
-        "--gallery",
-        gallery.url,
-        "--once",
-        "--cache",
-        str(ws.root / "cache"),
-        env=gallery.env,
-    )
+    unreachable = once(ws, repo, gallery, source=ws.root / "nowhere")
     assert (unreachable.code, unreachable.out) == (1, "failed: main at (no commit)\n")
     [line] = [json.loads(x) for x in unreachable.err.splitlines() if "git-failed" in x]
     assert line["level"] == "error"
@@ -648,17 +641,7 @@ def test_the_loop_never_touches_the_working_copy_it_follows(
     repo.commit(flowers(), "first")
     (repo.clone / "gallery.yaml").write_text(flowers("Uncommitted edit"))
     before = {p: p.stat().st_mtime_ns for p in (repo.clone / ".git").rglob("*") if p.is_file()}
-    done = ws.run(
-        "reconcile",
-        "--repo",
-        str(repo.clone),
-        "--gallery",
-        gallery.url,
-        "--once",
-        "--cache",
-        str(ws.root / "cache"),
-        env=gallery.env,
-    )
+    done = once(ws, repo, gallery, source=repo.clone)
     assert done.code == 0
     assert gallery.assets()["flowers"]["title"] == "Flowers"  # the commit, not the edit
     after = {p: p.stat().st_mtime_ns for p in (repo.clone / ".git").rglob("*") if p.is_file()}
