@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -14,7 +14,7 @@ import orjson
 
 from gallery_sync import rules
 from gallery_sync.diagnostics import Diagnostic, Place, Severity, has_errors, sort_diagnostics
-from gallery_sync.diff import Change, ChangeOp, diff_asset, diff_new
+from gallery_sync.diff import FIELD_PATHS, Change, ChangeOp, diff_asset, diff_new
 from gallery_sync.model import (
     CONTENT_FIELDS,
     Asset,
@@ -77,6 +77,114 @@ class PlannedChange:
         )
 
 
+class NewChanges(Sequence[PlannedChange]):
+    """A new asset's changes, derived from its create operation's value each time they are
+    asked for rather than held: 12 Change and 12 PlannedChange objects per asset are ~19 MiB
+    of a plan of 10,000 new assets (1/3 of the all-new plan's memory past its config), and a
+    plan is shown, hashed and saved by iterating them once or twice. Equal to the tuple of
+    the changes it stands for; its JSON, risk and irreversible changes come straight from
+    the value, with no object per change."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: dict[str, Any]) -> None:
+        self.value = value
+
+    def _all(self) -> tuple[PlannedChange, ...]:
+        return tuple(map(_classify_new, diff_new(self.value)))
+
+    def __iter__(self) -> Iterator[PlannedChange]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        fields = sum(v is not None for k, v in self.value.items() if k != "versions")
+        return fields + len(self.value["versions"])
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return self._all() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def irreversible(self) -> list[PlannedChange]:
+        """The irreversible changes (every version, a widened visibility), only those built."""
+        value = self.value
+        out = [c for c in [self._visibility()] if c is not None and c.risk is Risk.IRREVERSIBLE]
+        out += [
+            PlannedChange(
+                Change(ChangeOp.ADD, ("versions", n), None, v), Risk.IRREVERSIBLE, VERSION_IS_FINAL
+            )
+            for n, v in value["versions"].items()
+        ]
+        return out
+
+    def _visibility(self) -> PlannedChange | None:
+        after = self.value.get("visibility")
+        if after is None:
+            return None
+        return _classify_new(Change(ChangeOp.ADD, FIELD_PATHS["visibility"], None, after))
+
+    @property
+    def risk(self) -> Risk:
+        if self.value["versions"]:
+            return Risk.IRREVERSIBLE
+        visibility = self._visibility()
+        return visibility.risk if visibility is not None else Risk.REVERSIBLE
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """`[c.to_json() for c in self]`, ~4x faster: a plan is hashed whole."""
+        out = []
+        visibility = self._visibility()
+        add = ChangeOp.ADD._value_
+        for name, value in self.value.items():
+            if name == "versions" or value is None:
+                continue
+            if name == "visibility" and visibility is not None:
+                out.append(visibility.to_json())
+                continue
+            out.append(
+                {
+                    "field": name,
+                    "op": add,
+                    "before": None,
+                    "after": value,
+                    "risk": _REVERSIBLE,
+                    "why": None,
+                }
+            )
+        out += [
+            {
+                "field": f"versions[{number}]",
+                "op": add,
+                "before": None,
+                "after": body,
+                "risk": _IRREVERSIBLE,
+                "why": VERSION_IS_FINAL,
+            }
+            for number, body in self.value["versions"].items()
+        ]
+        return out
+
+
+_REVERSIBLE, _IRREVERSIBLE = Risk.REVERSIBLE._value_, Risk.IRREVERSIBLE._value_
+
+
+def irreversible_changes(asset: AssetPlan) -> list[PlannedChange]:
+    """An asset's irreversible changes (a new asset's without building its others)."""
+    changes = asset.changes
+    if isinstance(changes, NewChanges):
+        return changes.irreversible()
+    return [c for c in changes if c.risk is Risk.IRREVERSIBLE]
+
+
 # What a plan that read nothing of an asset (a create, a no-op) records: one shared, empty
 # and read-only, not a dict per asset.
 _NOTHING_READ: Mapping[str, str] = MappingProxyType({})
@@ -89,7 +197,7 @@ class AssetPlan:
     id: str
     action: Action
     revision: int | None  # as read at plan time; None for an asset the gallery does not hold
-    changes: tuple[PlannedChange, ...] = ()
+    changes: Sequence[PlannedChange] = ()  # a tuple, or a new asset's NewChanges
     operations: tuple[Operation, ...] = ()
     # The rules refuse this asset's transition (its errors are among the plan's diagnostics):
     # its changes are shown as asked for and refused, and counted in no action or risk.
@@ -105,6 +213,8 @@ class AssetPlan:
     def risk(self) -> Risk:
         if self.refused:  # nothing of it is written: it risks nothing
             return Risk.REVERSIBLE
+        if isinstance(self.changes, NewChanges):
+            return self.changes.risk
         if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
             return Risk.IRREVERSIBLE
         return Risk.REVERSIBLE
@@ -115,7 +225,9 @@ class AssetPlan:
             "action": self.action._value_,
             "risk": self.risk._value_,
             "revision": self.revision,
-            "changes": [c.to_json() for c in self.changes],
+            "changes": self.changes.to_json()
+            if isinstance(self.changes, NewChanges)
+            else [c.to_json() for c in self.changes],
             "operations": [op.to_json() for op in self.operations],
             "refused": self.refused,
             "read": dict(self.read),
@@ -175,13 +287,7 @@ class Plan:
         return out
 
     def irreversible(self) -> list[tuple[AssetPlan, PlannedChange]]:
-        return [
-            (a, c)
-            for a in self.assets
-            if not a.refused
-            for c in a.changes
-            if c.risk is Risk.IRREVERSIBLE
-        ]
+        return [(a, c) for a in self.assets if not a.refused for c in irreversible_changes(a)]
 
     def digest(self) -> str:
         """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
@@ -431,11 +537,14 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     """The action, risk-classed changes and ordered operations that take current to desired."""
     if current is not None and current.same_state(desired):
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
-    if current is None:  # its changes and its create share one canonical form (~3 KB)
+    if current is None:  # its changes are derived from its create's value (~2 KB)
         value = desired.to_json()
-        changes = tuple(map(_classify_new, diff_new(value)))
         return AssetPlan(
-            desired.id, Action.CREATE, None, changes, (Operation(OpKind.CREATE, value=value),)
+            desired.id,
+            Action.CREATE,
+            None,
+            NewChanges(value),
+            (Operation(OpKind.CREATE, value=value),),
         )
     changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
     operations = tuple(derive_operations(current, desired))

