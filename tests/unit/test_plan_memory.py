@@ -17,10 +17,13 @@ from gallery_sync.plan import (
     Action,
     NewChanges,
     PlannedChange,
+    ReadRecord,
     Risk,
     _classify_new,
+    field_digests,
     irreversible_changes,
     plan_asset,
+    read_record,
 )
 
 V1 = Version("1.0.0", "cn-north-4", "app", "first")
@@ -104,3 +107,29 @@ def test_a_config_changed_since_its_load_is_said_so_not_pointed_into(
         config.place("flowers", None, "title")
     with pytest.raises(ConfigChanged, match=str(path)):
         config.locate([("flowers", None, "title")])
+
+
+def test_a_plans_read_record_is_the_digest_of_each_field_packed() -> None:
+    import hashlib
+
+    import orjson
+
+    current = replace(BASE, revision=3)
+    body = current.to_json()
+    versions = body.pop("versions")
+    named = {**body, **{f"versions[{n}]": v for n, v in versions.items()}}
+    expected = {
+        name: hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+        for name, value in named.items()
+    }
+    planned = plan_asset(current, replace(current, title="Flowers 2"))
+    assert isinstance(planned.read, ReadRecord)
+    assert planned.read == expected and dict(planned.read) == expected
+    assert list(planned.read) == list(expected) and field_digests(current) == expected
+    assert planned.to_json()["read"] == expected
+    other = read_record(replace(current, id="roses", title="Roses"))
+    assert other._names is planned.read._names  # the same version numbers: names shared
+    assert (
+        other["title"] != planned.read["title"]
+        and other["versions[1.0.0]"] == expected["versions[1.0.0]"]
+    )
