@@ -12,10 +12,19 @@ from gallery_sync.config import load_config
 from gallery_sync.config.loader import ConfigChanged
 from gallery_sync.diagnostics import Place
 from gallery_sync.diff import diff_new
-from gallery_sync.model import Asset, DurationLimit, Version, Visibility, VisibilityLevel
+from gallery_sync.model import (
+    Asset,
+    DurationLimit,
+    Operation,
+    OpKind,
+    Version,
+    Visibility,
+    VisibilityLevel,
+)
 from gallery_sync.plan import (
     Action,
     NewChanges,
+    NewOperations,
     PlannedChange,
     ReadRecord,
     Risk,
@@ -133,3 +142,36 @@ def test_a_plans_read_record_is_the_digest_of_each_field_packed() -> None:
         other["title"] != planned.read["title"]
         and other["versions[1.0.0]"] == expected["versions[1.0.0]"]
     )
+
+
+@pytest.mark.parametrize("asset", SHAPES)
+def test_a_new_assets_create_is_built_when_first_asked_for(asset: Asset) -> None:
+    planned = plan_asset(None, asset)
+    assert isinstance(planned.operations, NewOperations) and planned.operations._made is None
+    assert len(planned.operations) == 1 and planned.operations._made is None  # counted only
+    expected = (Operation(OpKind.CREATE, value=asset.to_json()),)
+    assert planned.operations == expected and tuple(planned.operations) == expected
+    assert planned.operations[0] is planned.operations[0]  # then kept
+    assert [op.to_json() for op in planned.operations] == planned.to_json()["operations"]
+
+
+def test_irreversible_changes_are_counted_without_being_held() -> None:
+    from gallery_sync.plan import Plan
+    from gallery_sync.render.values import irreversible_by_asset
+
+    current = replace(BASE, revision=1)
+    assets = (
+        *(plan_asset(None, replace(a, id=f"a{i}")) for i, a in enumerate(SHAPES)),
+        plan_asset(current, replace(current, visibility=Visibility(VisibilityLevel.PUBLIC))),
+        plan_asset(current, replace(current, title="Only reversible")),
+    )
+    plan = Plan("acme", "g", assets, ())
+    expected = [
+        (a, [c for c in a.changes if c.risk is Risk.IRREVERSIBLE])
+        for a in assets
+        if any(c.risk is Risk.IRREVERSIBLE for c in a.changes)
+    ]
+    grouped = irreversible_by_asset(plan)
+    assert list(grouped) == expected and len(grouped) == len(expected) == 5
+    assert grouped.first(2) == expected[:2]
+    assert grouped.total == sum(len(found) for _, found in expected) == len(plan.irreversible())

@@ -17,6 +17,7 @@ from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
 from gallery_sync.render.escape import terminal_line
 from gallery_sync.render.values import (
     LIST_LIMIT,
+    IrreversibleByAsset,
     count,
     irreversible_by_asset,
     irreversible_phrases,
@@ -130,19 +131,19 @@ def render_plan(plan: Plan) -> str:
         return "\n".join([*out, verdict, summary_line(plan)]) + "\n"
     if not plan.has_changes:
         out.append("No changes. The gallery matches the configuration.")
-    out.append(summary_line(plan, irreversible=sum(len(found) for _, found in irreversible)))
+    out.append(summary_line(plan, irreversible=irreversible.total))
     if plan.has_changes:
         out.append(f"Plan hash: {plan.digest()}")
     return "\n".join(out) + "\n"
 
 
-def _irreversible_lines(grouped: list[tuple[AssetPlan, list[PlannedChange]]]) -> list[str]:
+def _irreversible_lines(grouped: IrreversibleByAsset) -> list[str]:
     """One line per asset with irreversible changes, the first LIST_LIMIT of them."""
-    if not grouped:
+    if not len(grouped):
         return []
     title = "! Irreversible — once applied, these cannot be undone:"
     out = [click.style(title, fg="red", bold=True)]
-    for asset, changes in grouped[:LIST_LIMIT]:
+    for asset, changes in grouped.first(LIST_LIMIT):
         phrases = "; ".join(irreversible_phrases(asset, changes, arrow="->"))
         out.append(f"  ! {terminal_line(asset.id)}: {terminal_line(phrases)}")
     if len(grouped) > LIST_LIMIT:
