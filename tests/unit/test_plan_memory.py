@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 
 from gallery_sync.config import load_config
@@ -17,6 +19,7 @@ from gallery_sync.model import (
     DurationLimit,
     Operation,
     OpKind,
+    SubscriberSummary,
     Version,
     Visibility,
     VisibilityLevel,
@@ -34,6 +37,7 @@ from gallery_sync.plan import (
     plan_asset,
     read_record,
 )
+from gallery_sync.saved import saved_entry
 
 V1 = Version("1.0.0", "cn-north-4", "app", "first")
 V2 = Version("1.1.0", "cn-north-4", "app2", "second")
@@ -145,13 +149,13 @@ def test_a_plans_read_record_is_the_digest_of_each_field_packed() -> None:
 
 
 @pytest.mark.parametrize("asset", SHAPES)
-def test_a_new_assets_create_is_built_when_first_asked_for(asset: Asset) -> None:
+def test_a_new_assets_create_is_built_each_time_it_is_asked_for(asset: Asset) -> None:
     planned = plan_asset(None, asset)
-    assert isinstance(planned.operations, NewOperations) and planned.operations._made is None
-    assert len(planned.operations) == 1 and planned.operations._made is None  # counted only
+    assert isinstance(planned.operations, NewOperations) and planned.operations.asset is asset
+    assert planned.operations.__slots__ == ("asset",)  # holds no value
     expected = (Operation(OpKind.CREATE, value=asset.to_json()),)
     assert planned.operations == expected and tuple(planned.operations) == expected
-    assert planned.operations[0] is planned.operations[0]  # then kept
+    assert len(planned.operations) == 1 and planned.operations[0] == expected[0]
     assert [op.to_json() for op in planned.operations] == planned.to_json()["operations"]
 
 
@@ -175,3 +179,14 @@ def test_irreversible_changes_are_counted_without_being_held() -> None:
     assert list(grouped) == expected and len(grouped) == len(expected) == 5
     assert grouped.first(2) == expected[:2]
     assert grouped.total == sum(len(found) for _, found in expected) == len(plan.irreversible())
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{}, {"refused": True}, {"subscribers": SubscriberSummary(2, None)}, {"read": {"title": "0f"}}],
+)
+def test_a_new_assets_saved_entry_is_the_one_of_its_full_json(extra: dict[str, Any]) -> None:
+    lazy = replace(plan_asset(None, SHAPES[2]), **extra)
+    held_ = replace(lazy, changes=tuple(lazy.changes), operations=tuple(lazy.operations))
+    assert not isinstance(held_.operations, NewOperations)
+    assert orjson.dumps(saved_entry(lazy)) == orjson.dumps(saved_entry(held_))

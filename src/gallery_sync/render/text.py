@@ -13,7 +13,7 @@ from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.diff import ChangeOp
 from gallery_sync.gallery import AuditEntry
 from gallery_sync.model import Asset, Version, Visibility
-from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.plan import Action, AssetPlan, NewOperations, Plan, PlannedChange, Risk
 from gallery_sync.render.escape import terminal_line
 from gallery_sync.render.values import (
     LIST_LIMIT,
@@ -154,12 +154,19 @@ def _irreversible_lines(grouped: IrreversibleByAsset) -> list[str]:
 
 def _created_line(asset: AssetPlan) -> str:
     """A new asset on one line: its title, versions and visibility (big plans)."""
-    value = asset.operations[0].value if asset.operations else {}
+    operations = asset.operations
+    if isinstance(operations, NewOperations):  # from the Asset: its canonical form unbuilt
+        new = operations.asset
+        title, numbers, visibility = new.title, [v.version for v in new.versions], new.visibility
+    else:
+        value = operations[0].value if operations else {}
+        title, numbers = value.get("title", ""), list(value.get("versions", {}))
+        visibility = Visibility.from_json(value.get("visibility", "only_me"))
     what = ", ".join(
         (
-            _DUMPS(value.get("title", "")),
-            versions_phrase(list(value.get("versions", {})) or ["?"]),
-            f"visibility {Visibility.from_json(value.get('visibility', 'only_me'))}",
+            _DUMPS(title),
+            versions_phrase(numbers or ["?"]),
+            f"visibility {visibility}",
         )
     )
     return (
