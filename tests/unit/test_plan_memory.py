@@ -190,3 +190,25 @@ def test_a_new_assets_saved_entry_is_the_one_of_its_full_json(extra: dict[str, A
     held_ = replace(lazy, changes=tuple(lazy.changes), operations=tuple(lazy.operations))
     assert not isinstance(held_.operations, NewOperations)
     assert orjson.dumps(saved_entry(lazy)) == orjson.dumps(saved_entry(held_))
+
+
+def test_long_output_goes_out_in_pieces_cut_after_a_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import click
+
+    from gallery_sync import cli
+
+    pieces: list[str] = []
+    echo = click.echo
+
+    def spy(message: str, **kwargs: Any) -> None:
+        pieces.append(message)
+        echo(message, **kwargs)
+
+    monkeypatch.setattr(cli, "_PIECE", 25)
+    monkeypatch.setattr(click, "echo", spy)
+    lines = [f"line {i}: " + "x" * i for i in range(12)]
+    cli.echo_lines(iter(lines))
+    assert capsys.readouterr().out == "\n".join(lines) + "\n"
+    assert len(pieces) > 3 and all(p.endswith("\n") for p in pieces)
