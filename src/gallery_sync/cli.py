@@ -39,19 +39,25 @@ def echo(text: str, *, err: bool = False, nl: bool = False) -> None:
 
 
 def echo_lines(lines: Iterable[str], *, err: bool = False) -> None:
-    """Lines (each then a newline) written as they come, in pieces: click's copy without
-    colours and the stream's encoded copy are of a piece, never of the whole text (the text
-    plan of 30,000 new assets is 3 MB: 99 -> 85 MiB peak)."""
+    """Lines (each then a newline) written as they come: see echo_pieces."""
+    echo_pieces((line + "\n" for line in lines), err=err)
+
+
+def echo_pieces(pieces: Iterable[str], *, err: bool = False) -> None:
+    """Text written as it comes, ~1 MB at a time: click's copy without colours and the
+    stream's encoded copy are of a piece, never of the whole text (the text plan of 30,000
+    new assets is 3 MB: 99 -> 85 MiB peak). A piece ends a line, or a value of JSON: never
+    inside a colour's escape sequence."""
     piece: list[str] = []
     size = 0
-    for line in lines:
-        piece.append(line)
-        size += len(line) + 1
+    for text in pieces:
+        piece.append(text)
+        size += len(text)
         if size > _PIECE:
-            echo("\n".join(piece) + "\n", err=err)
+            echo("".join(piece), err=err)
             piece, size = [], 0
     if piece:
-        echo("\n".join(piece) + "\n", err=err)
+        echo("".join(piece), err=err)
 
 
 def file_option(f: F) -> F:
@@ -207,6 +213,10 @@ def plan(
         from gallery_sync.render.text import plan_lines
 
         echo_lines(plan_lines(the_plan))
+    elif fmt == "json":
+        from gallery_sync.render.json_ import plan_pieces
+
+        echo_pieces(plan_pieces(the_plan))
     else:
         echo(PLAN_RENDERERS[fmt](the_plan))
     if the_plan.has_errors:

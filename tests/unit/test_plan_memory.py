@@ -212,3 +212,35 @@ def test_long_output_goes_out_in_pieces_cut_after_a_line(
     cli.echo_lines(iter(lines))
     assert capsys.readouterr().out == "\n".join(lines) + "\n"
     assert len(pieces) > 3 and all(p.endswith("\n") for p in pieces)
+
+
+def test_the_json_plan_is_written_piece_by_piece_as_json_dumps_would_whole() -> None:
+    import gc
+
+    from gallery_sync.diagnostics import Diagnostic
+    from gallery_sync.plan import Plan
+    from gallery_sync.render.escape import json_text
+    from gallery_sync.render.json_ import _PIECE, plan_pieces
+
+    odd = replace(BASE, title="T\u2028\x85é", description="two\nlines " + "x" * _PIECE)
+    found = Diagnostic.of("schema", "bad \x85 thing", asset="a1")
+    for assets in [(), tuple(plan_asset(None, replace(odd, id=f"a{i}")) for i in range(3))]:
+        for diagnostics in [(), (found, found)]:
+            plan = Plan("acme", "g", assets, diagnostics)
+            pieces = list(plan_pieces(plan))
+            assert "".join(pieces) == json_text(plan.to_json())
+            assert len(pieces) > (2 if assets else 0)
+    many = Plan(
+        "acme", "g", tuple(plan_asset(None, replace(BASE, id=f"b{i}")) for i in range(300)), ()
+    )
+    enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()  # as the CLI runs: nothing the pieces leave in cycles is ever freed
+    try:
+        before = len(gc.get_objects())
+        for _ in plan_pieces(many):
+            pass
+        assert len(gc.get_objects()) - before < 300  # not a set of closures per asset
+    finally:
+        if enabled:
+            gc.enable()
