@@ -219,8 +219,9 @@ def test_the_json_plan_is_written_piece_by_piece_as_json_dumps_would_whole() -> 
 
     from gallery_sync.diagnostics import Diagnostic
     from gallery_sync.plan import Plan
+    from gallery_sync.render.escape import JSON_PIECE as _PIECE
     from gallery_sync.render.escape import json_text
-    from gallery_sync.render.json_ import _PIECE, plan_pieces
+    from gallery_sync.render.json_ import plan_pieces
 
     odd = replace(BASE, title="T\u2028\x85é", description="two\nlines " + "x" * _PIECE)
     found = Diagnostic.of("schema", "bad \x85 thing", asset="a1")
@@ -244,3 +245,46 @@ def test_the_json_plan_is_written_piece_by_piece_as_json_dumps_would_whole() -> 
     finally:
         if enabled:
             gc.enable()
+
+
+STATIC = """\
+apiVersion: gallery-sync/v1
+publisher:
+  account: acme-ml
+defaults:
+  region: cn-north-4
+assets:
+  first:
+    title: First
+    categories:
+      - ocr
+      - no-such
+      - other-bad
+    versions:
+      - {version: 1.0.0, ai_application: app}
+  second:
+    title: Second
+    categories: [speech, no-such]
+    versions:
+      - {version: 1.0.0, ai_application: app, status: discontinued}
+"""
+
+
+@pytest.mark.parametrize("full_reader", [False, True])
+def test_validates_findings_are_placed_from_one_read_of_the_file(
+    tmp_path: Path, full_reader: bool
+) -> None:
+    from gallery_sync.config.static import check_static
+
+    # An anchor sends the file to the full reader, which knows every place at load.
+    text = STATIC.replace("title: First", "title: &t First") if full_reader else STATIC
+    (tmp_path / "gallery.yaml").write_text(text)
+    config = load_config([str(tmp_path / "gallery.yaml")])
+    found = [(d.code, d.asset, d.place.line, d.place.column) for d in check_static(config)]
+    assert found == [
+        ("unknown-category", "first", 11, 9),
+        ("unknown-category", "first", 12, 9),
+        ("unknown-category", "second", 17, 26),
+        ("version-discontinue-last", "second", 15, 3),  # no status: the asset
+    ]
+    assert (config.asset_docs["first"]._positions is not None) is full_reader

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from gallery_sync.diagnostics import Diagnostic, has_errors
 from gallery_sync.plan import AssetPlan, Plan
-from gallery_sync.render.escape import json_escaped, json_text
-
-_PIECE = 1 << 16  # characters of JSON escaped and handed out at a time
+from gallery_sync.render.escape import json_pieces, json_text
 
 
 def render_plan(plan: Plan) -> str:
@@ -21,24 +18,14 @@ def plan_pieces(plan: Plan) -> Iterator[str]:
     """`json_text(plan.to_json())` piece by piece, its assets and diagnostics made as the
     encoder reaches them: the CLI writes the pieces as they come. Whole, the plan of 10,000
     new assets was ~100 MB of dicts and 59 MB of text at once (472 MiB peak, 8x the
-    json.loads floor). One encoder for the whole plan, as json.dumps: each call of it makes
-    closures that refer to each other, which the CLI (its collector off) would never free."""
+    json.loads floor)."""
     body = {
         **plan.head(),
         "assets": _Walked(plan.assets, AssetPlan.to_json),
         "diagnostics": _Walked(plan.diagnostics, Diagnostic.to_json),
         "plan_hash": plan.digest(),
     }
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False)  # as json_text's json.dumps
-    chunks: list[str] = []
-    size = 0
-    for chunk in encoder.iterencode(body):
-        chunks.append(chunk)
-        size += len(chunk)
-        if size > _PIECE:
-            yield json_escaped("".join(chunks))
-            chunks, size = [], 0
-    yield json_escaped("".join(chunks)) + "\n"
+    yield from json_pieces(body)
 
 
 class _Walked(list):  # type: ignore[type-arg]
