@@ -94,7 +94,7 @@ def apply_plan(
         WriteRequest(
             asset_id=asset.id,
             expected_revision=asset.revision,
-            operations=asset.operations,
+            operations=tuple(asset.operations),
             accepted_agreements=frozenset(plan.accepted_agreements),
             plan_hash=plan_hash,
             message=message,

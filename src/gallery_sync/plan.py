@@ -5,7 +5,7 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections import Counter
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
@@ -14,7 +14,7 @@ import orjson
 
 from gallery_sync import rules
 from gallery_sync.diagnostics import Diagnostic, Place, Severity, has_errors, sort_diagnostics
-from gallery_sync.diff import Change, ChangeOp, diff_asset, diff_new
+from gallery_sync.diff import FIELD_PATHS, Change, ChangeOp, diff_asset, diff_new
 from gallery_sync.model import (
     CONTENT_FIELDS,
     Asset,
@@ -77,6 +77,179 @@ class PlannedChange:
         )
 
 
+class NewOperations(Sequence[Operation]):
+    """A new asset's one operation, its create, whose value (the asset's canonical form) is
+    built from the Asset each time it is asked for rather than held: a plan is hashed, shown
+    and saved asset by asset, and the values of all were the plan's largest part (~1.6 KB a
+    new asset of 5 versions, 1.1 KB of one: 33 MiB of a plan of 30,000 small new assets, 10x
+    their config). Equal to the tuple of that operation."""
+
+    __slots__ = ("asset",)
+
+    def __init__(self, asset: Asset) -> None:
+        self.asset = asset
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return self.asset.to_json()
+
+    def _create(self) -> Operation:
+        return Operation(OpKind.CREATE, value=self.asset.to_json())
+
+    def __iter__(self) -> Iterator[Operation]:
+        return iter((self._create(),))
+
+    def __len__(self) -> int:
+        return 1
+
+    def __getitem__(self, index: Any) -> Any:
+        return (self._create(),)[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return (self._create(),) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash((self._create(),))
+
+    def __repr__(self) -> str:
+        return repr((self._create(),))
+
+
+class NewChanges(Sequence[PlannedChange]):
+    """A new asset's changes, derived from its create operation's value each time they are
+    asked for rather than held: 12 Change and 12 PlannedChange objects per asset are ~19 MiB
+    of a plan of 10,000 new assets (1/3 of the all-new plan's memory past its config), and a
+    plan is shown, hashed and saved by iterating them once or twice. Equal to the tuple of
+    the changes it stands for; its JSON, risk and irreversible changes come straight from
+    the value, with no object per change."""
+
+    __slots__ = ("create",)
+
+    def __init__(self, create: NewOperations) -> None:
+        self.create = create
+
+    @property
+    def value(self) -> dict[str, Any]:
+        return self.create.value
+
+    def _all(self) -> tuple[PlannedChange, ...]:
+        return tuple(map(_classify_new, diff_new(self.value)))
+
+    def __iter__(self) -> Iterator[PlannedChange]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        fields = sum(v is not None for k, v in self.value.items() if k != "versions")
+        return fields + len(self.value["versions"])
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._all()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return self._all() == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._all())
+
+    def __repr__(self) -> str:
+        return repr(self._all())
+
+    def irreversible(self) -> list[PlannedChange]:
+        """The irreversible changes (every version, a widened visibility), only those built."""
+        value = self.value
+        visibility = _new_visibility(value)
+        widened = visibility is not None and visibility.risk is Risk.IRREVERSIBLE
+        out = [visibility] if widened and visibility is not None else []
+        out += [
+            PlannedChange(
+                Change(ChangeOp.ADD, ("versions", n), None, v), Risk.IRREVERSIBLE, VERSION_IS_FINAL
+            )
+            for n, v in value["versions"].items()
+        ]
+        return out
+
+    def irreversible_count(self) -> int:
+        """`len(self.irreversible())`, from the Asset: every version, and a visibility other
+        than the default (`_classify` of a new asset's)."""
+        asset = self.create.asset
+        return len(asset.versions) + (asset.visibility.level is not VisibilityLevel.ONLY_ME)
+
+    @property
+    def risk(self) -> Risk:
+        return Risk.IRREVERSIBLE if self.irreversible_count() else Risk.REVERSIBLE
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """`[c.to_json() for c in self]`, ~4x faster: a plan is hashed whole."""
+        return self.json_of(self.value)
+
+    @staticmethod
+    def json_of(asset_value: dict[str, Any]) -> list[dict[str, Any]]:
+        """The changes' JSON of a new asset of this canonical form."""
+        out = []
+        visibility = _new_visibility(asset_value)
+        add = ChangeOp.ADD._value_
+        for name, value in asset_value.items():
+            if name == "versions" or value is None:
+                continue
+            if name == "visibility" and visibility is not None:
+                out.append(visibility.to_json())
+                continue
+            out.append(
+                {
+                    "field": name,
+                    "op": add,
+                    "before": None,
+                    "after": value,
+                    "risk": _REVERSIBLE,
+                    "why": None,
+                }
+            )
+        out += [
+            {
+                "field": f"versions[{number}]",
+                "op": add,
+                "before": None,
+                "after": body,
+                "risk": _IRREVERSIBLE,
+                "why": VERSION_IS_FINAL,
+            }
+            for number, body in asset_value["versions"].items()
+        ]
+        return out
+
+
+def _new_visibility(value: dict[str, Any]) -> PlannedChange | None:
+    """The visibility change of a new asset of this canonical form, classified."""
+    after = value.get("visibility")
+    if after is None:
+        return None
+    return _classify_new(Change(ChangeOp.ADD, FIELD_PATHS["visibility"], None, after))
+
+
+_REVERSIBLE, _IRREVERSIBLE = Risk.REVERSIBLE._value_, Risk.IRREVERSIBLE._value_
+_CREATE = OpKind.CREATE._value_
+
+
+def irreversible_count(asset: AssetPlan) -> int:
+    """How many of an asset's changes are irreversible, a new asset's counted, not built."""
+    changes = asset.changes
+    if isinstance(changes, NewChanges):
+        return changes.irreversible_count()
+    return sum(c.risk is Risk.IRREVERSIBLE for c in changes)
+
+
+def irreversible_changes(asset: AssetPlan) -> list[PlannedChange]:
+    """An asset's irreversible changes (a new asset's without building its others)."""
+    changes = asset.changes
+    if isinstance(changes, NewChanges):
+        return changes.irreversible()
+    return [c for c in changes if c.risk is Risk.IRREVERSIBLE]
+
+
 # What a plan that read nothing of an asset (a create, a no-op) records: one shared, empty
 # and read-only, not a dict per asset.
 _NOTHING_READ: Mapping[str, str] = MappingProxyType({})
@@ -89,8 +262,8 @@ class AssetPlan:
     id: str
     action: Action
     revision: int | None  # as read at plan time; None for an asset the gallery does not hold
-    changes: tuple[PlannedChange, ...] = ()
-    operations: tuple[Operation, ...] = ()
+    changes: Sequence[PlannedChange] = ()  # a tuple, or a new asset's NewChanges
+    operations: Sequence[Operation] = ()  # a tuple, or a new asset's NewOperations
     # The rules refuse this asset's transition (its errors are among the plan's diagnostics):
     # its changes are shown as asked for and refused, and counted in no action or risk.
     refused: bool = False
@@ -105,18 +278,29 @@ class AssetPlan:
     def risk(self) -> Risk:
         if self.refused:  # nothing of it is written: it risks nothing
             return Risk.REVERSIBLE
+        if isinstance(self.changes, NewChanges):
+            return self.changes.risk
         if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
             return Risk.IRREVERSIBLE
         return Risk.REVERSIBLE
 
     def to_json(self) -> dict[str, Any]:
+        changes, operations = self.changes, self.operations
+        if isinstance(changes, NewChanges) and changes.create is operations:
+            # A new asset's canonical form, built once for its changes and its create.
+            value = operations.value
+            changes_json = NewChanges.json_of(value)
+            operations_json = [{"kind": _CREATE, "version": None, "value": value}]
+        else:
+            changes_json = [c.to_json() for c in changes]
+            operations_json = [op.to_json() for op in operations]
         out = {
             "id": self.id,
             "action": self.action._value_,
             "risk": self.risk._value_,
             "revision": self.revision,
-            "changes": [c.to_json() for c in self.changes],
-            "operations": [op.to_json() for op in self.operations],
+            "changes": changes_json,
+            "operations": operations_json,
             "refused": self.refused,
             "read": dict(self.read),
         }
@@ -175,13 +359,7 @@ class Plan:
         return out
 
     def irreversible(self) -> list[tuple[AssetPlan, PlannedChange]]:
-        return [
-            (a, c)
-            for a in self.assets
-            if not a.refused
-            for c in a.changes
-            if c.risk is Risk.IRREVERSIBLE
-        ]
+        return [(a, c) for a in self.assets if not a.refused for c in irreversible_changes(a)]
 
     def digest(self) -> str:
         """The plan hash: sha256 of everything a plan file holds but the hash itself (what apply
@@ -253,13 +431,55 @@ def field_digests(asset: Asset) -> dict[str, str]:
     """A short digest of each field of an asset and of each of its versions (`versions[1.0.0]`):
     a saved plan's record of what it read, ~30 bytes a field. 64 bits tell a change apart; the
     plan hash, not these, guards against tampering."""
+    return dict(read_record(asset))
+
+
+class ReadRecord(Mapping[str, str]):
+    """`field_digests` as a plan holds it: the digests packed in one bytes object (8 bytes a
+    field), their names shared by every asset with the same version numbers. A dict of 12
+    16-hex strings per asset was ~15 MiB of a plan that updates 10,000 assets."""
+
+    __slots__ = ("_names", "_packed")
+
+    def __init__(self, names: Mapping[str, int], packed: bytes) -> None:
+        self._names = names  # name -> its digest's index in `packed`
+        self._packed = packed
+
+    def __getitem__(self, name: str) -> str:
+        at = self._names[name] * 8
+        return self._packed[at : at + 8].hex()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __repr__(self) -> str:
+        return repr(dict(self))
+
+
+# The names of a record by its asset's version numbers: most assets of a config share them.
+_RECORD_NAMES: dict[tuple[str, ...], Mapping[str, int]] = {}
+
+
+def read_record(asset: Asset) -> ReadRecord:
+    """What a plan records of an asset it read (see field_digests)."""
     body = asset.to_json()
     versions = body.pop("versions")
-    named = {**body, **{f"versions[{n}]": v for n, v in versions.items()}}
-    return {
-        name: hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
-        for name, value in named.items()
-    }
+    numbers = tuple(versions)
+    names = _RECORD_NAMES.get(numbers)
+    if names is None:
+        named = (*body, *(f"versions[{n}]" for n in numbers))
+        names = {name: i for i, name in enumerate(named)}
+        if len(_RECORD_NAMES) < 4096:  # bounded: a config's assets may all differ
+            _RECORD_NAMES[numbers] = names
+    sha256, dumps, sort = hashlib.sha256, orjson.dumps, orjson.OPT_SORT_KEYS
+    packed = b"".join(
+        sha256(dumps(value, option=sort)).digest()[:8]
+        for value in (*body.values(), *versions.values())
+    )
+    return ReadRecord(names, packed)
 
 
 def new_applications(desired: Mapping[str, Asset], state: GalleryState) -> set[tuple[str, str]]:
@@ -431,12 +651,9 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
     """The action, risk-classed changes and ordered operations that take current to desired."""
     if current is not None and current.same_state(desired):
         return AssetPlan(desired.id, Action.NOOP, current.revision)  # the common case, cheaply
-    if current is None:  # its changes and its create share one canonical form (~3 KB)
-        value = desired.to_json()
-        changes = tuple(map(_classify_new, diff_new(value)))
-        return AssetPlan(
-            desired.id, Action.CREATE, None, changes, (Operation(OpKind.CREATE, value=value),)
-        )
+    if current is None:  # its create's value built when first asked for, its changes from it
+        create = NewOperations(desired)
+        return AssetPlan(desired.id, Action.CREATE, None, NewChanges(create), create)
     changes = tuple(_classify(c, current) for c in diff_asset(current, desired))
     operations = tuple(derive_operations(current, desired))
     revision = current.revision if current else None
@@ -452,8 +669,7 @@ def plan_asset(current: Asset | None, desired: Asset) -> AssetPlan:
         action = Action.UPDATE
     if not operations:
         return AssetPlan(desired.id, action, revision)
-    read = field_digests(current) if current is not None else {}
-    return AssetPlan(desired.id, action, revision, changes, operations, read=read)
+    return AssetPlan(desired.id, action, revision, changes, operations, read=read_record(current))
 
 
 VERSION_IS_FINAL = "a published version can only be discontinued, never deleted"

@@ -30,7 +30,9 @@ from gallery_sync.model import (
 from gallery_sync.plan import (
     FIELD_OPERATIONS,
     FORMAT_VERSION,
+    Action,
     AssetPlan,
+    NewOperations,
     Plan,
     PlannedChange,
     content_hash,
@@ -98,6 +100,9 @@ def saved_entry(asset: AssetPlan) -> dict[str, Any]:
     """One asset of a saved plan: its JSON less the members `full_entry` derives again. A new
     asset is `{"id": …, "create": VALUE}`: its create operation's value without the fields at
     their defaults (its action, revision and changes follow from it)."""
+    operations = asset.operations
+    if isinstance(operations, NewOperations) and asset.action is Action.CREATE:
+        return _created_entry(asset, operations)
     entry = asset.to_json()
     del entry["risk"]  # of its changes
     if _creates(entry) and entry["action"] == "create" and entry["revision"] is None:
@@ -111,6 +116,20 @@ def saved_entry(asset: AssetPlan) -> dict[str, Any]:
     for name, empty in _DEFAULTS.items():
         if name in entry and entry[name] == empty:
             del entry[name]
+    return entry
+
+
+def _created_entry(asset: AssetPlan, create: NewOperations) -> dict[str, Any]:
+    """`saved_entry` of a plan's new asset, the same members in the same order, without
+    building the changes it leaves out: a big first plan saves 10,000s."""
+    entry: dict[str, Any] = {"id": asset.id}
+    if asset.refused:
+        entry["refused"] = True
+    if asset.read:
+        entry["read"] = dict(asset.read)
+    if asset.subscribers is not None:
+        entry["subscribers"] = asset.subscribers.to_json()
+    entry["create"] = _without_defaults(create.value)
     return entry
 
 

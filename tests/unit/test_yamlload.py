@@ -305,3 +305,18 @@ def test_a_message_quoting_a_huge_line_is_bounded() -> None:
         assert found.code == "yaml-syntax" and len(found.message) <= 400, len(found.message)
     [found] = load_yaml(f"a:\n  {key}\n  x: 1\n".encode(), "g.yaml").diagnostics
     assert "k… (5,000 characters)' is not a 'key: value'" in found.message
+
+
+def test_the_fast_reader_keeps_one_string_of_each_repeated_name() -> None:
+    text = "".join(
+        f'a{i}:\n  categories: [{"o" + "cr"}, speech]\n  title: "T"\n  versions:\n'
+        f'    - {{version: "1.0.0", region: cn-north-4, ai_application: app{i}}}\n'
+        for i in range(2)
+    )
+    data = load_yaml(text.encode(), "g.yaml").data
+    assert data == yaml.safe_load(text)
+    first, second = data["a0"], data["a1"]
+    assert first["categories"][0] is second["categories"][0]  # list items
+    v0, v1 = first["versions"][0], second["versions"][0]
+    assert v0["version"] is v1["version"] and v0["region"] is v1["region"]
+    assert v0["ai_application"] is not v1["ai_application"]  # names, not every value

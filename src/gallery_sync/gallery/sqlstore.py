@@ -629,7 +629,12 @@ def assets_from_rows(
     `text`, `optional_text`, `integer` and `decoders` check what a column holds: a store whose
     columns cannot be trusted to (SQLite's are untyped) passes checks that name the damage."""
     versions: dict[str, list[Version]] = {}
+    # One string of each version number and region, not one per row: 5.5 MiB of the state
+    # of 10,000 assets (read while the config's assets and the plan are alive).
+    shared: dict[str, str] = {}
     for asset_id, number, region, app, description, status in version_rows:
+        if type(number) is str and type(region) is str:  # a damaged row's own values as they are
+            number, region = shared.setdefault(number, number), shared.setdefault(region, region)
         version = Version(number, text(region), text(app), text(description), Status.of(status))
         found = versions.get(asset_id)
         if found is None:

@@ -13,10 +13,11 @@ from collections.abc import Iterable
 
 from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.diff import ChangeOp
-from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.plan import Action, AssetPlan, Plan, Risk
 from gallery_sync.render.escape import markdown_code, markdown_fenced, markdown_text
 from gallery_sync.render.values import (
     LIST_LIMIT,
+    IrreversibleByAsset,
     count,
     irreversible_by_asset,
     irreversible_phrases,
@@ -39,12 +40,12 @@ ICON = {
 }
 IRREVERSIBLE_TITLE = "#### ⚠️ Irreversible changes — merging makes these permanent"
 
-Grouped = list[tuple[AssetPlan, list[PlannedChange]]]
+Grouped = IrreversibleByAsset
 
 
 def render_plan(plan: Plan) -> str:
     irreversible = irreversible_by_asset(plan)
-    total = sum(len(found) for _, found in irreversible)
+    total = irreversible.total
     out = [f"### gallery-sync plan: {summary(plan, irreversible=total)}", ""]
     if plan.has_changes and not plan.has_errors:
         digest = plan.digest()
@@ -141,7 +142,7 @@ def _item(d: Diagnostic) -> str:
 
 def _irreversible_by_asset(grouped: Grouped, budget: int) -> list[str] | None:
     """A line per asset with irreversible changes; None if they need more than `budget`."""
-    if not grouped:
+    if not len(grouped):
         return []
     lines = [IRREVERSIBLE_TITLE, ""]
     size = len(IRREVERSIBLE_TITLE) + 3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 
 import click
 
@@ -13,10 +13,11 @@ from gallery_sync.diagnostics import Diagnostic, Severity
 from gallery_sync.diff import ChangeOp
 from gallery_sync.gallery import AuditEntry
 from gallery_sync.model import Asset, Version, Visibility
-from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.plan import Action, AssetPlan, NewOperations, Plan, PlannedChange, Risk
 from gallery_sync.render.escape import terminal_line
 from gallery_sync.render.values import (
     LIST_LIMIT,
+    IrreversibleByAsset,
     count,
     irreversible_by_asset,
     irreversible_phrases,
@@ -90,59 +91,68 @@ def _plan_diagnostic_lines(diagnostics: tuple[Diagnostic, ...]) -> list[str]:
 
 
 def render_plan(plan: Plan) -> str:
-    out = [
+    return "\n".join(plan_lines(plan)) + "\n"
+
+
+def plan_lines(plan: Plan) -> Iterator[str]:
+    """The text plan line by line (no newlines): the CLI writes them as they come, never the
+    whole text of a plan of 30,000 new assets (3 MB, a copy per step on its way out)."""
+    yield (
         f"Gallery {terminal_line(shown_gallery(plan.gallery))}, "
-        f"publisher {terminal_line(plan.publisher)}",
-        "",
-    ]
+        f"publisher {terminal_line(plan.publisher)}"
+    )
+    yield ""
     if plan.diagnostics:
-        out += [*_plan_diagnostic_lines(plan.diagnostics), ""]
+        yield from _plan_diagnostic_lines(plan.diagnostics)
+        yield ""
     if plan.has_errors:
         refused = [a for a in plan.assets if a.refused]
         for asset in refused[:LIST_LIMIT]:
             head = click.style(f"x asset {terminal_line(asset.id)}", fg="red", bold=True)
-            out.append(f"{head}: refused (see the errors above)")
+            yield f"{head}: refused (see the errors above)"
         if len(refused) > LIST_LIMIT:
-            out.append(f"... {more(len(refused) - LIST_LIMIT, 'assets refused')}")
+            yield f"... {more(len(refused) - LIST_LIMIT, 'assets refused')}"
         if refused:
-            out.append("")
+            yield ""
         verdict = click.style("The plan has errors: nothing can be applied.", fg="red", bold=True)
         if not plan.changed:
-            return "\n".join([*out, verdict, summary_line(plan)]) + "\n"
+            yield from (verdict, summary_line(plan))
+            return
         # What the valid rest would do, as the markdown comment shows it: counted, so listed.
-        out += ["Once the errors are fixed, apply would:", ""]
+        yield from ("Once the errors are fixed, apply would:", "")
     irreversible = irreversible_by_asset(plan)
-    out += _irreversible_lines(irreversible)
+    yield from _irreversible_lines(irreversible)
     created = sum(a.action is Action.CREATE for a in plan.changed)
     compact = created > LIST_LIMIT
     for asset in plan.changed:
         if compact and asset.action is Action.CREATE:
-            out.append(_created_line(asset))
+            yield _created_line(asset)
         else:
-            out += [*_asset_block(asset), ""]
+            yield from _asset_block(asset)
+            yield ""
     if compact:
-        out += [
-            "",
+        yield ""
+        yield (
             f"({count(created, 'new asset')} shown one line each; "
-            "`plan --format json` has every field.)",
-        ]
+            "`plan --format json` has every field.)"
+        )
     if plan.has_errors:
-        return "\n".join([*out, verdict, summary_line(plan)]) + "\n"
+        yield from (verdict, summary_line(plan))
+        return
     if not plan.has_changes:
-        out.append("No changes. The gallery matches the configuration.")
-    out.append(summary_line(plan, irreversible=sum(len(found) for _, found in irreversible)))
+        yield "No changes. The gallery matches the configuration."
+    yield summary_line(plan, irreversible=irreversible.total)
     if plan.has_changes:
-        out.append(f"Plan hash: {plan.digest()}")
-    return "\n".join(out) + "\n"
+        yield f"Plan hash: {plan.digest()}"
 
 
-def _irreversible_lines(grouped: list[tuple[AssetPlan, list[PlannedChange]]]) -> list[str]:
+def _irreversible_lines(grouped: IrreversibleByAsset) -> list[str]:
     """One line per asset with irreversible changes, the first LIST_LIMIT of them."""
-    if not grouped:
+    if not len(grouped):
         return []
     title = "! Irreversible — once applied, these cannot be undone:"
     out = [click.style(title, fg="red", bold=True)]
-    for asset, changes in grouped[:LIST_LIMIT]:
+    for asset, changes in grouped.first(LIST_LIMIT):
         phrases = "; ".join(irreversible_phrases(asset, changes, arrow="->"))
         out.append(f"  ! {terminal_line(asset.id)}: {terminal_line(phrases)}")
     if len(grouped) > LIST_LIMIT:
@@ -153,12 +163,19 @@ def _irreversible_lines(grouped: list[tuple[AssetPlan, list[PlannedChange]]]) ->
 
 def _created_line(asset: AssetPlan) -> str:
     """A new asset on one line: its title, versions and visibility (big plans)."""
-    value = asset.operations[0].value if asset.operations else {}
+    operations = asset.operations
+    if isinstance(operations, NewOperations):  # from the Asset: its canonical form unbuilt
+        new = operations.asset
+        title, numbers, visibility = new.title, [v.version for v in new.versions], new.visibility
+    else:
+        value = operations[0].value if operations else {}
+        title, numbers = value.get("title", ""), list(value.get("versions", {}))
+        visibility = Visibility.from_json(value.get("visibility", "only_me"))
     what = ", ".join(
         (
-            _DUMPS(value.get("title", "")),
-            versions_phrase(list(value.get("versions", {})) or ["?"]),
-            f"visibility {Visibility.from_json(value.get('visibility', 'only_me'))}",
+            _DUMPS(title),
+            versions_phrase(numbers or ["?"]),
+            f"visibility {visibility}",
         )
     )
     return (

@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterator
 from typing import Any
 
 from gallery_sync.diff import Change, ChangeOp
 from gallery_sync.model import DurationLimit, OpKind, SubscriberSummary, Visibility, version_key
-from gallery_sync.plan import Action, AssetPlan, Plan, PlannedChange, Risk
+from gallery_sync.plan import (
+    Action,
+    AssetPlan,
+    Plan,
+    PlannedChange,
+    irreversible_changes,
+    irreversible_count,
+)
 
 MAX_SHOWN = 60
 # The longest list a human format shows of anything that grows with the gallery or the config
@@ -107,7 +115,7 @@ def summary(plan: Plan, *, irreversible: int | None = None) -> str:
         parts.append(part + (f" ({', '.join(detail)})" if detail else ""))
     text = ", ".join(parts)
     if irreversible is None:
-        irreversible = len(plan.irreversible())
+        irreversible = sum(irreversible_count(a) for a in plan.assets if not a.refused)
     if irreversible:
         text += f" — {irreversible:,} irreversible"
     extras = []
@@ -130,14 +138,31 @@ def versions_phrase(numbers: list[str]) -> str:
     return f"{len(numbers)} versions {numbers[0]}–{numbers[-1]}"
 
 
-def irreversible_by_asset(plan: Plan) -> list[tuple[AssetPlan, list[PlannedChange]]]:
-    """Each asset with irreversible changes (refused assets have none), with those changes."""
-    return [
-        (asset, found)
-        for asset in plan.assets
-        if not asset.refused
-        and (found := [c for c in asset.changes if c.risk is Risk.IRREVERSIBLE])
-    ]
+class IrreversibleByAsset:
+    """Each asset with irreversible changes (refused assets have none), with those changes:
+    counted in one pass that builds none, and built asset by asset as they are walked, then
+    let go. Held whole, a plan of 10,000 new assets' were ~11 MiB at the text plan's peak."""
+
+    def __init__(self, plan: Plan) -> None:
+        self._counted = [
+            (asset, found)
+            for asset in plan.assets
+            if not asset.refused and (found := irreversible_count(asset))
+        ]
+        self.total = sum(found for _, found in self._counted)
+
+    def __len__(self) -> int:
+        return len(self._counted)
+
+    def __iter__(self) -> Iterator[tuple[AssetPlan, list[PlannedChange]]]:
+        return ((asset, irreversible_changes(asset)) for asset, _ in self._counted)
+
+    def first(self, limit: int) -> list[tuple[AssetPlan, list[PlannedChange]]]:
+        return [(asset, irreversible_changes(asset)) for asset, _ in self._counted[:limit]]
+
+
+def irreversible_by_asset(plan: Plan) -> IrreversibleByAsset:
+    return IrreversibleByAsset(plan)
 
 
 def irreversible_phrases(
