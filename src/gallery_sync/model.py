@@ -100,8 +100,14 @@ def version_key(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(NamedTuple):
+    """One version of an asset.
+
+    A named tuple, not a frozen dataclass (as Application): a 10,000-asset config and its
+    gallery state hold 50,000 each, built on every plan (~2x faster to make), and comparing
+    two assets' versions is tuple equality in C, not a Python `__eq__` per version.
+    """
+
     version: str
     region: str
     ai_application: str
@@ -292,9 +298,9 @@ def apply_operation(asset: Asset | None, op: Operation, *, asset_id: str, publis
     for v in asset.versions:
         if v.version == number:
             if kind is OpKind.SET_VERSION_DESCRIPTION:
-                v = replace(v, description=op.value)
+                v = v._replace(description=op.value)
             elif kind is OpKind.DISCONTINUE_VERSION:
-                v = replace(v, status=Status.DISCONTINUED)
+                v = v._replace(status=Status.DISCONTINUED)
         versions.append(v)
     return replace(asset, versions=tuple(versions))
 

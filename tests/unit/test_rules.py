@@ -117,38 +117,38 @@ def test_asset_owned_by_other() -> None:
 
 def test_version_removed() -> None:
     assert codes(replace(BASE, versions=(V1, V2)), BASE) == ["version-removed"]
-    discontinued = replace(V2, status=Status.DISCONTINUED)
+    discontinued = V2._replace(status=Status.DISCONTINUED)
     assert codes(replace(BASE, versions=(V1, V2)), replace(BASE, versions=(V1, discontinued))) == []
 
 
 @pytest.mark.parametrize("field", ["region", "ai_application"])
 def test_version_source_changed(field: str) -> None:
-    changed = replace(V1, **{field: "cn-east-3" if field == "region" else "app2"})
+    changed = V1._replace(**{field: "cn-east-3" if field == "region" else "app2"})
     found = check_asset(BASE, replace(BASE, versions=(changed,)), CTX)
     assert [v.code for v in found] == ["version-source-changed"]
     assert found[0].field == field
 
 
 def test_version_rerelease() -> None:
-    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    before = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     assert codes(before, replace(BASE, versions=(V1, V2))) == ["version-rerelease"]
 
 
 def test_discontinue_only_version() -> None:
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED),))
+    after = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED),))
     assert codes(BASE, after) == ["version-discontinue-last"]
 
 
 def test_discontinue_old_while_adding_new_in_one_plan_is_legal() -> None:
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    after = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     assert codes(BASE, after) == []
 
 
 def test_discontinue_last_released_of_a_released_asset() -> None:
-    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    before = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     after = replace(
         BASE,
-        versions=(replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED)),
+        versions=(V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED)),
     )
     assert codes(before, after) == ["version-discontinue-last"]
     # ...legal when the asset is discontinued with it.
@@ -156,7 +156,7 @@ def test_discontinue_last_released_of_a_released_asset() -> None:
 
 
 def test_release_asset_with_no_released_version_is_refused() -> None:
-    all_gone = (replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED))
+    all_gone = (V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED))
     before = replace(BASE, versions=all_gone, status=Status.DISCONTINUED)
     assert codes(before, replace(before, status=Status.RELEASED)) == ["version-discontinue-last"]
     assert (
@@ -177,7 +177,7 @@ def test_new_asset_discontinued() -> None:
 
 
 def test_new_version_discontinued() -> None:
-    after = replace(BASE, versions=(V1, replace(V2, status=Status.DISCONTINUED)))
+    after = replace(BASE, versions=(V1, V2._replace(status=Status.DISCONTINUED)))
     assert codes(BASE, after) == ["new-version-discontinued"]
 
 
