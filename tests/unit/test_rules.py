@@ -16,7 +16,13 @@ from gallery_sync.model import (
     Visibility,
     VisibilityLevel,
 )
-from gallery_sync.rules import Context, check_asset, image_policy_finding, image_registry
+from gallery_sync.rules import (
+    Context,
+    _check_change,
+    check_asset,
+    image_policy_finding,
+    image_registry,
+)
 
 PINNED = "swr.cn-north-4.myhuaweicloud.com/acme/app@sha256:" + "0" * 64
 CATALOG = Catalog(
@@ -170,6 +176,32 @@ def test_release_asset_with_no_released_version_is_refused() -> None:
         )
         == []
     )
+
+
+UNCHANGED = [
+    BASE,
+    replace(BASE, categories=("ocr", "gone-from-taxonomy"), visibility=ALICE_BOB),
+    replace(BASE, versions=(V1, Version("0.9.0", "cn-north-4", "unknown-app")), visibility=PUBLIC),
+    replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2)),
+    replace(
+        BASE,
+        status=Status.DISCONTINUED,
+        versions=(V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED)),
+    ),
+]
+
+
+@pytest.mark.parametrize("asset", UNCHANGED)
+def test_an_unchanged_asset_breaks_no_rule_whatever_the_catalog(asset: Asset) -> None:
+    # check_asset answers [] for an unchanged asset without running the rules; each rule,
+    # run, must agree: against an empty catalog, no agreement accepted, versions reordered.
+    bare = Context(Catalog(frozenset(), frozenset({"a3"}), {}), "acme", frozenset())
+    same = replace(asset, versions=asset.versions[::-1], categories=asset.categories[::-1])
+    for ctx in (CTX, bare):
+        assert check_asset(asset, same, ctx) == []
+        assert _check_change(asset, same, ctx) == []
+    # ...but ownership is still checked first.
+    assert codes(asset, same, replace(CTX, publisher="other")) == ["asset-owned-by-other"]
 
 
 def test_new_asset_discontinued() -> None:
