@@ -21,6 +21,7 @@ class Status(str, enum.Enum):
 
 
 _STATUS_BY_VALUE = {s.value: s for s in Status}
+_status_of = Status.of
 
 
 class VisibilityLevel(enum.IntEnum):
@@ -223,14 +224,34 @@ class Asset:
     def from_json(
         cls, asset_id: str, publisher: str, data: Mapping[str, Any], *, revision: int = 0
     ) -> Asset:
+        # FIELDS' `load`s, written out (a test holds them equal): 10 us an asset, not 15, for
+        # every asset a config declares and every create the gallery checks. Versions first,
+        # then the fields in FIELDS' order, as before: a malformed value fails the same way.
+        get = data.get
+        versions = tuple(
+            [
+                Version(
+                    number,
+                    v["region"],
+                    v["ai_application"],
+                    v.get("description", ""),
+                    _status_of(v.get("status", "released")),
+                )
+                for number, v in get("versions", {}).items()
+            ]
+        )
         return cls(
-            id=asset_id,
-            publisher=publisher,
-            versions=tuple(
-                [Version.from_json(number, v) for number, v in data.get("versions", {}).items()]
-            ),
-            revision=revision,
-            **{f.name: f.load(data) for f in FIELDS},
+            asset_id,
+            publisher,
+            data["title"],
+            versions,
+            get("cover"),
+            get("description", ""),
+            tuple(sorted(get("categories", ()))),
+            Visibility.from_json(get("visibility", "only_me")),
+            DurationLimit.from_json(get("duration_limit")),
+            _status_of(get("status", "released")),
+            revision,
         )
 
 
