@@ -204,6 +204,29 @@ def test_an_unchanged_asset_breaks_no_rule_whatever_the_catalog(asset: Asset) ->
     assert codes(asset, same, replace(CTX, publisher="other")) == ["asset-owned-by-other"]
 
 
+NEW = [
+    BASE,
+    replace(BASE, versions=(V1, V2), categories=("ocr",), visibility=PUBLIC),
+    replace(BASE, status=Status.DISCONTINUED),
+    replace(BASE, categories=("ocr", "not-in-taxonomy")),
+    replace(BASE, versions=(V1, V2._replace(status=Status.DISCONTINUED))),
+    replace(BASE, versions=(V1, Version("2.0.0", "cn-north-4", "nope"))),
+    replace(BASE, versions=(V1, Version("2.0.0", "cn-east-3", "app"))),
+    replace(BASE, versions=(Version("2.0.0", "cn-north-4", "img"),)),
+    replace(BASE, versions=(Version("2.0.0", "cn-north-4", "bad-img"),)),
+]
+
+
+@pytest.mark.parametrize("asset", NEW)
+def test_a_new_asset_is_cleared_only_when_every_rule_finds_nothing(asset: Asset) -> None:
+    # check_asset clears a plain new asset without running the rules; it must say what they
+    # say, with every agreement accepted and without.
+    for ctx in (CTX, replace(CTX, accepted_agreements=frozenset({"a1"}))):
+        assert check_asset(None, asset, ctx) == _check_change(None, asset, ctx)
+    assert check_asset(None, NEW[0], CTX) == []
+    assert _check_change(None, NEW[-1], CTX)
+
+
 def test_new_asset_discontinued() -> None:
     assert codes(None, replace(BASE, status=Status.DISCONTINUED)) == ["new-asset-discontinued"]
 
