@@ -14,7 +14,7 @@ from gallery_sync.config.schema import check_schema
 from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, load_yaml
 from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
 from gallery_sync.files import FileRefused, read_regular
-from gallery_sync.model import Asset, Status, Version
+from gallery_sync.model import STATUS_BY_VALUE, Asset, Status, Version
 
 MAX_COVER_BYTES = 5 * 1024 * 1024
 MAX_DESCRIPTION_CHARS = 50_000
@@ -369,29 +369,32 @@ class _FileReader:
         out: dict[str, tuple[Any, Any, Any, Any]] = {}
         ok = True
         for index, item in enumerate(versions):
-            if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+            if not isinstance(item, dict):
                 ok = False
                 continue
-            number = item["version"]
-            vpath = ("assets", asset_id, "versions", index)
+            get = item.get
+            number = get("version")
+            if not isinstance(number, str):
+                ok = False
+                continue
             if number in out:
                 self.diag(
                     "duplicate-version",
                     f"version {number} is listed twice in asset {asset_id!r}; each version "
                     "appears once",
-                    (*vpath, "version"),
+                    ("assets", asset_id, "versions", index, "version"),
                     asset=asset_id,
                     version=number,
                 )
                 ok = False
                 continue
-            region = item.get("region", default_region)
+            region = get("region", default_region)
             if region is None:
                 self.diag(
                     "schema",
                     f"version {number} names no region and defaults.region is not set; add "
                     "region: to the version, or defaults: {region: ...} to the file",
-                    vpath,
+                    ("assets", asset_id, "versions", index),
                     asset=asset_id,
                     version=number,
                 )
@@ -399,9 +402,9 @@ class _FileReader:
                 continue
             out[number] = (
                 region,
-                item.get("ai_application"),
-                item.get("description", ""),
-                item.get("status", "released"),
+                get("ai_application"),
+                get("description", ""),
+                get("status", "released"),
             )
         return out if ok else None
 
@@ -414,8 +417,9 @@ class _FileReader:
     ) -> None:
         # As Asset.from_json of the merged mapping, versions in version order, without building
         # a mapping per version and reading it back (~25 ms of a 10,000-asset config).
+        status = STATUS_BY_VALUE.get  # Status.of, without a call per version
         built = sorted(
-            [Version(n, r, a, d, Status.of(s)) for n, (r, a, d, s) in versions.items()],
+            [Version(n, r, a, d, status(s) or Status(s)) for n, (r, a, d, s) in versions.items()],
             key=Version.order,
         )
         self.config.assets[asset_id] = Asset.from_parts(
