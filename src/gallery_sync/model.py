@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -39,8 +39,10 @@ _LEVEL_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Visibility:
+class Visibility(NamedTuple):
+    """Who may see an asset. A named tuple, as Version: every asset has one, and comparing two
+    assets' states compares theirs (in C, not a Python `__eq__`)."""
+
     level: VisibilityLevel = VisibilityLevel.ONLY_ME
     users: frozenset[str] = frozenset()
 
@@ -65,15 +67,15 @@ class Visibility:
         return self.name
 
 
+_ONLY_ME = Visibility(VisibilityLevel.ONLY_ME)
 _PLAIN_VISIBILITY = {
-    "only_me": Visibility(VisibilityLevel.ONLY_ME),
+    "only_me": _ONLY_ME,
     "public": Visibility(VisibilityLevel.PUBLIC),
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DurationLimit:
-    """A free-duration limit; days None means unlimited."""
+class DurationLimit(NamedTuple):
+    """A free-duration limit; days None means unlimited. A named tuple, as Visibility."""
 
     days: int | None = None
     auto_renew: bool = False
@@ -86,13 +88,16 @@ class DurationLimit:
     @classmethod
     def from_json(cls, data: Any) -> DurationLimit:
         if data is None or data == "unlimited":
-            return cls()
+            return _UNLIMITED
         return cls(int(data["days"]), bool(data.get("auto_renew", False)))
 
     def __str__(self) -> str:
         if self.days is None:
             return "unlimited"
         return f"{self.days} days" + (", auto-renew" if self.auto_renew else "")
+
+
+_UNLIMITED = DurationLimit()
 
 
 @lru_cache(maxsize=4096)
@@ -195,8 +200,8 @@ class Asset:
     cover: str | None = None
     description: str = ""
     categories: tuple[str, ...] = ()
-    visibility: Visibility = field(default_factory=Visibility)
-    duration_limit: DurationLimit = field(default_factory=DurationLimit)
+    visibility: Visibility = _ONLY_ME  # immutable values: one shared default is safe
+    duration_limit: DurationLimit = _UNLIMITED
     status: Status = Status.RELEASED
     revision: int = 0
 

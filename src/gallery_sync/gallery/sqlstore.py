@@ -557,13 +557,15 @@ class Rows:
 def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) -> Rows:
     """The rows of the writes (assets, versions, new covers, audit) and extra audit records."""
     stamp = now()
-    # Visibility, duration limits and category sets repeat across assets: encode each once.
+    # Visibility, duration limits and category sets repeat across assets: encode each once
+    # (keyed by its encoder too: they are all tuples, and a tuple may equal another kind's).
     encoded: dict[object, str] = {}
 
     def encode(value: Any, canonical: Callable[[Any], Any]) -> str:
-        text = encoded.get(value)
+        key = (canonical, value)
+        text = encoded.get(key)
         if text is None:
-            text = encoded[value] = json.dumps(canonical(value))
+            text = encoded[key] = json.dumps(canonical(value))
         return text
 
     assets: list[tuple[Any, ...]] = []
