@@ -70,6 +70,8 @@ class StoredWrite:
 
 
 AppKey = tuple[str, str]  # (region, name)
+# A catalog as read (outside a write): its version, whose applications it holds, the catalog.
+ReadCatalog = tuple[str, "str | None", Catalog]
 
 # Whose applications: the embedded gallery's own catalog is the account '' (`apps add` runs
 # without a config, and every publisher of an embedded gallery uses it); on a served gallery
@@ -79,6 +81,10 @@ EMBEDDED_ACCOUNT = ""
 
 class CatalogSource(Protocol):
     """The catalog as a store keeps it; read in a transaction or outside one."""
+
+    def catalog_version(self) -> str:
+        """Changes whenever the catalog changes (categories, agreements, applications, image
+        policy), in the transaction that changes it."""
 
     def categories(self) -> frozenset[str]: ...
 
@@ -274,6 +280,7 @@ class GalleryService:
         self.principal = principal
         self.url = store.url
         self._clock = clock
+        self._read_catalog: ReadCatalog | None = None  # the last one `catalog` read, if whole
 
     @property
     def _sees_all(self) -> bool:
@@ -322,7 +329,15 @@ class GalleryService:
         return EMBEDDED_ACCOUNT if self.principal.local else self.principal.account
 
     def catalog(self, applications: Collection[AppKey] | None = None) -> Catalog:
-        return compose_catalog(self.store, applications, self._applications_of)
+        # Kept with its version, read before and after: the same version both times, no
+        # catalog change committed between, so the catalog read is that version's. A write
+        # that follows (plan, then apply) uses it while its transaction finds that version.
+        version = self.store.catalog_version()
+        whose = self._applications_of
+        catalog = compose_catalog(self.store, applications, whose)
+        if self.store.catalog_version() == version:
+            self._read_catalog = (version, whose, catalog)
+        return catalog
 
     def read_state(self, ids: Collection[str] = ()) -> GalleryState:
         account = self.principal.account
@@ -349,6 +364,7 @@ class GalleryService:
             applications_of=self._applications_of,
             clock=self._clock,
             idempotency_key=idempotency_key,
+            read_catalog=self._read_catalog,
         )
 
     def write_asset(self, request: WriteRequest) -> int:
@@ -518,6 +534,7 @@ def write_assets(
     applications_of: str | None = None,
     clock: Callable[[], str] = _now,
     idempotency_key: str | None = None,
+    read_catalog: ReadCatalog | None = None,
 ) -> WriteBatches:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch. The versions may use the applications of `applications_of` (default: `account`'s).
@@ -529,6 +546,11 @@ def write_assets(
     concurrent request with the same key) and keeps the outcomes so far with its writes: a
     write is never done twice, whether the same request arrives twice at once or again after
     a crash between two batches; what was done is answered as it was the first time.
+
+    `read_catalog`, a catalog read before (as plan reads it), is used by a batch whose
+    transaction finds its version still current and whose applications it all holds: the
+    same catalog, not looked up again (~6 ms a batch of 500 new assets, and the pages the
+    look-up evicts).
     """
     done: list[int | GalleryRefusal] = []
     while len(done) < len(requests):
@@ -540,7 +562,9 @@ def write_assets(
                 if len(kept) > start:  # done before (or meanwhile): its first outcomes
                     outcomes = kept[start:]
                 else:
-                    outcomes = _write_batch(tx, batch, account, applications_of, clock)
+                    outcomes = _write_batch(
+                        tx, batch, account, applications_of, clock, read_catalog
+                    )
                     if idempotency_key:
                         tx.remember(idempotency_key, account, _keeping(done + outcomes))
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
@@ -603,12 +627,16 @@ def _write_batch(
     account: str,
     applications_of: str | None,
     clock: Callable[[], str],
+    read_catalog: ReadCatalog | None = None,
 ) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
     apps_account = account if applications_of is None else applications_of
-    catalog = compose_catalog(tx, application_keys(requests), apps_account)
+    keys = application_keys(requests)
+    catalog = _current(read_catalog, tx, keys, apps_account) or compose_catalog(
+        tx, keys, apps_account
+    )
     uploaded = {sha for r in requests for sha in r.covers}
     stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
 
@@ -655,6 +683,24 @@ def _write_batch(
         with tx.savepoint():
             tx.store([], refused_audit)
     return outcomes
+
+
+def _current(
+    read: ReadCatalog | None, tx: Transaction, keys: Collection[AppKey], account: str | None
+) -> Catalog | None:
+    """The catalog read before, if it is this transaction's (no catalog change committed
+    since: its version is current) and of the same account's applications, holding every
+    key: then what compose_catalog would read now, applications of `keys` only (the rules
+    see exactly what a fresh look-up gives them). None otherwise."""
+    if read is None:
+        return None
+    version, whose, catalog = read
+    applications = catalog.applications
+    if whose != account or any(key not in applications for key in keys):
+        return None
+    if tx.catalog_version() != version:
+        return None
+    return replace(catalog, applications={key: applications[key] for key in keys})
 
 
 def _settle_terms(

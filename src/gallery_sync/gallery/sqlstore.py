@@ -125,6 +125,12 @@ class CatalogReads:
     def _damaged(self, exc: Exception) -> Exception:
         raise NotImplementedError
 
+    def catalog_version(self) -> str:
+        """The catalog's version: each write that changes the catalog bumps it, in the same
+        transaction (bump_catalog_version); '' before the first change."""
+        rows = self._rows("SELECT value FROM meta WHERE key = 'catalog_version'")
+        return str(rows[0][0]) if rows else ""
+
     def categories(self) -> frozenset[str]:
         return frozenset(r[0] for r in self._rows("SELECT id FROM categories"))
 
