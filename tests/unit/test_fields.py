@@ -88,3 +88,14 @@ def test_from_json_reads_each_field_as_the_table_loads_it(data: dict[str, object
     versions = data["versions"]
     assert isinstance(versions, dict)
     assert built.versions == tuple(Version.from_json(n, v) for n, v in versions.items())
+
+
+@pytest.mark.parametrize("name", [f.name for f in FIELDS])
+def test_to_json_writes_each_field_as_the_table_dumps_it(name: str) -> None:
+    for asset in (BASE, replace(BASE, **{name: OTHER[name]})):
+        out = asset.to_json()
+        assert list(out) == [*ASSET_FIELDS, "versions"]
+        assert {f.name: out[f.name] for f in FIELDS} == {
+            f.name: f.dump(getattr(asset, f.name)) for f in FIELDS
+        }
+        assert out["versions"] == {v.version: v.to_json() for v in asset.versions}
