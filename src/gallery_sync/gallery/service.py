@@ -70,8 +70,33 @@ class StoredWrite:
 
 
 AppKey = tuple[str, str]  # (region, name)
-# A catalog as read (outside a write): its version, whose applications it holds, the catalog.
-ReadCatalog = tuple[str, "str | None", Catalog]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCatalog:
+    """A catalog as read outside a write (plan's), kept small for the writes that follow: its
+    version, whose applications, the catalog without them, and of the applications found only
+    their names by region (the strings the keys asked with: the config holds them anyway) and
+    the images of those that run one. 50,000 applications as a Catalog: ~12 MB, here ~2 MB."""
+
+    version: str
+    whose: str | None
+    bare: Catalog  # categories, agreements, image policy; no applications
+    names: dict[str, set[str]]  # region -> names found
+    images: dict[AppKey, str]  # those found that run a container image
+
+    @classmethod
+    def of(
+        cls, version: str, whose: str | None, catalog: Catalog, keys: Collection[AppKey]
+    ) -> ReadCatalog:
+        found = catalog.applications
+        names: dict[str, set[str]] = {}
+        for key in keys:
+            if key in found:
+                names.setdefault(key[0], set()).add(key[1])
+        images = {k: a.image for k, a in found.items() if a.image is not None}
+        return cls(version, whose, replace(catalog, applications={}), names, images)
+
 
 # Whose applications: the embedded gallery's own catalog is the account '' (`apps add` runs
 # without a config, and every publisher of an embedded gallery uses it); on a served gallery
@@ -280,7 +305,7 @@ class GalleryService:
         self.principal = principal
         self.url = store.url
         self._clock = clock
-        self._read_catalog: ReadCatalog | None = None  # the last one `catalog` read, if whole
+        self._read_catalog: ReadCatalog | None = None  # the last `catalog` read at one version
 
     @property
     def _sees_all(self) -> bool:
@@ -336,7 +361,8 @@ class GalleryService:
         whose = self._applications_of
         catalog = compose_catalog(self.store, applications, whose)
         if self.store.catalog_version() == version:
-            self._read_catalog = (version, whose, catalog)
+            keys = catalog.applications if applications is None else applications
+            self._read_catalog = ReadCatalog.of(version, whose, catalog, keys)
         return catalog
 
     def read_state(self, ids: Collection[str] = ()) -> GalleryState:
@@ -692,15 +718,16 @@ def _current(
     since: its version is current) and of the same account's applications, holding every
     key: then what compose_catalog would read now, applications of `keys` only (the rules
     see exactly what a fresh look-up gives them). None otherwise."""
-    if read is None:
+    if read is None or read.whose != account:
         return None
-    version, whose, catalog = read
-    applications = catalog.applications
-    if whose != account or any(key not in applications for key in keys):
+    names, images = read.names, read.images
+    for region, name in keys:
+        if name not in names.get(region, ()):
+            return None
+    if tx.catalog_version() != read.version:
         return None
-    if tx.catalog_version() != version:
-        return None
-    return replace(catalog, applications={key: applications[key] for key in keys})
+    applications = {key: Application(key[1], key[0], images.get(key)) for key in keys}
+    return replace(read.bare, applications=applications)
 
 
 def _settle_terms(
