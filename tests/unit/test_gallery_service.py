@@ -609,6 +609,14 @@ def test_a_write_after_a_catalog_read_uses_it_while_its_version_is_current(
     app2 = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "app2"}}}
     write(gallery, Operation(OpKind.CREATE, value=app2), revision=None, asset="tulips")
     assert [s for s in statements if "FROM applications" in s] != []
+    # A gallery opened to read (not create=True, as a writing command opens it) keeps none.
+    reader = open_gallery(gallery.url, principal=Principal.embedded("acme"))
+    assert isinstance(reader, GalleryService)
+    reader.catalog([("cn-north-4", "app")])
+    statements.clear()
+    reader.store.db.set_trace_callback(statements.append)
+    write(reader, Operation(OpKind.CREATE, value=ASSET), revision=None, asset="roses")
+    assert [s for s in statements if "FROM applications" in s] != []
 
 
 def refusal(g: GalleryService, body: dict[str, object]) -> str:

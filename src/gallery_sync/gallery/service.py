@@ -299,13 +299,21 @@ class GalleryService:
     `rules.may_see`, writes checked by `rules.check_asset` and made as the principal's account."""
 
     def __init__(
-        self, store: Store, principal: Principal, *, clock: Callable[[], str] = _now
+        self,
+        store: Store,
+        principal: Principal,
+        *,
+        clock: Callable[[], str] = _now,
+        keep_catalog: bool = False,
     ) -> None:
         self.store = store
         self.principal = principal
         self.url = store.url
         self._clock = clock
-        self._read_catalog: ReadCatalog | None = None  # the last `catalog` read at one version
+        # For a command that writes (open_gallery's create=True): the last catalog read at one
+        # version is kept for its writes (~2 MiB for 50,000 applications); a reader keeps none.
+        self._keep_catalog = keep_catalog
+        self._read_catalog: ReadCatalog | None = None
 
     @property
     def _sees_all(self) -> bool:
@@ -357,8 +365,10 @@ class GalleryService:
         # Kept with its version, read before and after: the same version both times, no
         # catalog change committed between, so the catalog read is that version's. A write
         # that follows (plan, then apply) uses it while its transaction finds that version.
-        version = self.store.catalog_version()
         whose = self._applications_of
+        if not self._keep_catalog:
+            return compose_catalog(self.store, applications, whose)
+        version = self.store.catalog_version()
         catalog = compose_catalog(self.store, applications, whose)
         if self.store.catalog_version() == version:
             keys = catalog.applications if applications is None else applications
