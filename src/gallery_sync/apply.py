@@ -85,22 +85,24 @@ def apply_plan(
     if plan.has_errors:
         raise GallerySyncError("the plan has errors; fix them and plan again")
     report = ApplyReport()
-    covers = _read_covers(plan)
-    plan_hash = plan.digest()
     changed = plan.changed
+    shas = [_covers_of(asset) for asset in changed]
+    covers = _read_covers(plan, set().union(*shas))
+    plan_hash = plan.digest()
     stop = should_stop or (lambda: False)
     started = time.perf_counter()
+    accepted = frozenset(plan.accepted_agreements)  # one set for every request: one rules context
     requests = [
         WriteRequest(
-            asset_id=asset.id,
-            expected_revision=asset.revision,
-            operations=tuple(asset.operations),
-            accepted_agreements=frozenset(plan.accepted_agreements),
-            plan_hash=plan_hash,
-            message=message,
-            covers={sha: covers[sha] for sha in _covers_of(asset) if sha in covers},
+            asset.id,
+            asset.revision,
+            tuple(asset.operations),  # a new asset's create value built here
+            accepted,
+            plan_hash,
+            message,
+            {sha: covers[sha] for sha in mine if sha in covers},
         )
-        for asset in changed
+        for asset, mine in zip(changed, shas, strict=True)
     ]
     batches = gallery.write_assets(requests)
     stopping = False
@@ -136,15 +138,17 @@ def apply_plan(
 def _covers_of(asset: AssetPlan) -> set[str]:
     shas = set()
     for op in asset.operations:
-        if isinstance(op.value, dict) and isinstance(op.value.get("cover"), str):
-            shas.add(op.value["cover"])
+        value = op.value
+        if isinstance(value, dict):
+            cover = value.get("cover")
+            if isinstance(cover, str):
+                shas.add(cover)
     return shas
 
 
-def _read_covers(plan: Plan) -> dict[str, bytes]:
-    """Every cover the writes upload, read (bounded, regular files only) and checked against
-    the sha256 the plan names, before anything is written."""
-    wanted = set().union(*(_covers_of(a) for a in plan.changed)) if plan.changed else set()
+def _read_covers(plan: Plan, wanted: set[str]) -> dict[str, bytes]:
+    """Every cover the writes upload (`wanted`), read (bounded, regular files only) and checked
+    against the sha256 the plan names, before anything is written."""
     out = {}
     for sha in sorted(wanted):
         path = plan.covers.get(sha)

@@ -15,23 +15,36 @@ class FileRefused(GallerySyncError):
 
     def __init__(self, path: str | Path, reason: str, message: str) -> None:
         self.path = str(path)
-        self.reason = reason  # "missing" | "not-regular" | "unreadable" | "too-large"
+        # "missing" | "not-regular" | "unreadable" | "too-large" | "symlink" (follow=False)
+        self.reason = reason
         super().__init__(message)
 
 
+_OPEN = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
 def read_regular(
-    path: str | Path, *, limit: int, what: str = "file", shown: str | None = None
+    path: str | Path,
+    *,
+    limit: int,
+    what: str = "file",
+    shown: str | None = None,
+    follow: bool = True,
 ) -> bytes:
     """The bytes of `path`, refused (FileRefused) unless it is a regular file of <= limit bytes.
 
     Opened with O_NONBLOCK so that a FIFO named by mistake or malice cannot block the open, and
     checked with fstat on the open descriptor, so the file read is the file checked. `/dev/zero`
     and other devices are refused before a byte is read. Messages name the file as `shown`
-    (default: the path), e.g. as the user wrote it.
+    (default: the path), e.g. as the user wrote it. With follow=False a symlink is not
+    followed (O_NOFOLLOW) but refused, reason "symlink", for the caller to resolve and check.
     """
     shown = str(path) if shown is None else shown
+    if not follow and not _NOFOLLOW and os.path.islink(path):  # a system without O_NOFOLLOW
+        raise FileRefused(path, "symlink", f"{what} {shown} is a symbolic link")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN if follow else _OPEN | _NOFOLLOW)
     except FileNotFoundError:
         raise FileRefused(path, "missing", f"{what} {shown} not found") from None
     except ValueError:  # "embedded null byte": no file system has such a name
@@ -39,6 +52,8 @@ def read_regular(
             path, "unreadable", f"cannot read {what} {shown}: a file name cannot hold a NUL"
         ) from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP and not follow:
+            raise FileRefused(path, "symlink", f"{what} {shown} is a symbolic link") from None
         if exc.errno in (errno.ENOTDIR, errno.ENAMETOOLONG, errno.ELOOP):
             raise FileRefused(path, "missing", f"{what} {shown} not found") from None
         if exc.errno == errno.EISDIR:

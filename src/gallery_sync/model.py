@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
@@ -17,10 +17,11 @@ class Status(str, enum.Enum):
     @classmethod
     def of(cls, text: str) -> Status:
         """Status(text) without the enum call's cost: read once per version of every asset."""
-        return _STATUS_BY_VALUE.get(text) or cls(text)
+        return STATUS_BY_VALUE.get(text) or cls(text)
 
 
-_STATUS_BY_VALUE = {s.value: s for s in Status}
+STATUS_BY_VALUE = {s.value: s for s in Status}
+_status_of = Status.of
 
 
 class VisibilityLevel(enum.IntEnum):
@@ -38,8 +39,10 @@ _LEVEL_NAMES = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class Visibility:
+class Visibility(NamedTuple):
+    """Who may see an asset. A named tuple, as Version: every asset has one, and comparing two
+    assets' states compares theirs (in C, not a Python `__eq__`)."""
+
     level: VisibilityLevel = VisibilityLevel.ONLY_ME
     users: frozenset[str] = frozenset()
 
@@ -64,15 +67,15 @@ class Visibility:
         return self.name
 
 
+_ONLY_ME = Visibility(VisibilityLevel.ONLY_ME)
 _PLAIN_VISIBILITY = {
-    "only_me": Visibility(VisibilityLevel.ONLY_ME),
+    "only_me": _ONLY_ME,
     "public": Visibility(VisibilityLevel.PUBLIC),
 }
 
 
-@dataclass(frozen=True, slots=True)
-class DurationLimit:
-    """A free-duration limit; days None means unlimited."""
+class DurationLimit(NamedTuple):
+    """A free-duration limit; days None means unlimited. A named tuple, as Visibility."""
 
     days: int | None = None
     auto_renew: bool = False
@@ -85,7 +88,7 @@ class DurationLimit:
     @classmethod
     def from_json(cls, data: Any) -> DurationLimit:
         if data is None or data == "unlimited":
-            return cls()
+            return _UNLIMITED
         return cls(int(data["days"]), bool(data.get("auto_renew", False)))
 
     def __str__(self) -> str:
@@ -94,14 +97,23 @@ class DurationLimit:
         return f"{self.days} days" + (", auto-renew" if self.auto_renew else "")
 
 
+_UNLIMITED = DurationLimit()
+
+
 @lru_cache(maxsize=4096)
 def version_key(version: str) -> tuple[int, ...]:
     """x.x.x as a sortable tuple of ints."""
     return tuple(int(part) for part in version.split("."))
 
 
-@dataclass(frozen=True, slots=True)
-class Version:
+class Version(NamedTuple):
+    """One version of an asset.
+
+    A named tuple, not a frozen dataclass (as Application): a 10,000-asset config and its
+    gallery state hold 50,000 each, built on every plan (~2x faster to make), and comparing
+    two assets' versions is tuple equality in C, not a Python `__eq__` per version.
+    """
+
     version: str
     region: str
     ai_application: str
@@ -188,8 +200,8 @@ class Asset:
     cover: str | None = None
     description: str = ""
     categories: tuple[str, ...] = ()
-    visibility: Visibility = field(default_factory=Visibility)
-    duration_limit: DurationLimit = field(default_factory=DurationLimit)
+    visibility: Visibility = _ONLY_ME  # immutable values: one shared default is safe
+    duration_limit: DurationLimit = _UNLIMITED
     status: Status = Status.RELEASED
     revision: int = 0
 
@@ -209,22 +221,73 @@ class Asset:
 
     def to_json(self) -> dict[str, Any]:
         """The canonical form: what diffs compare, plans carry and stores keep."""
-        out = {f.name: f.dump(getattr(self, f.name)) for f in FIELDS}
-        out["versions"] = {v.version: v.to_json() for v in sorted(self.versions, key=Version.order)}
-        return out
+        # FIELDS' `dump`s, written out (a test holds them equal): every new asset of a plan is
+        # made its canonical form, 2.5 us, not 3.9.
+        return {
+            "title": self.title,
+            "cover": self.cover,
+            "description": self.description,
+            "categories": sorted(self.categories),
+            "visibility": self.visibility.to_json(),
+            "duration_limit": self.duration_limit.to_json(),
+            "status": self.status._value_,
+            "versions": {
+                v.version: {
+                    "region": v.region,
+                    "ai_application": v.ai_application,
+                    "description": v.description,
+                    "status": v.status._value_,
+                }
+                for v in sorted(self.versions, key=Version.order)
+            },
+        }
 
     @classmethod
     def from_json(
         cls, asset_id: str, publisher: str, data: Mapping[str, Any], *, revision: int = 0
     ) -> Asset:
+        # Versions first, then the fields (from_parts), as the field table loads them: a
+        # malformed value fails the same way.
+        versions = tuple(
+            [
+                Version(
+                    number,
+                    v["region"],
+                    v["ai_application"],
+                    v.get("description", ""),
+                    _status_of(v.get("status", "released")),
+                )
+                for number, v in data.get("versions", {}).items()
+            ]
+        )
+        return cls.from_parts(asset_id, publisher, data, versions, revision=revision)
+
+    @classmethod
+    def from_parts(
+        cls,
+        asset_id: str,
+        publisher: str,
+        data: Mapping[str, Any],
+        versions: tuple[Version, ...],
+        *,
+        revision: int = 0,
+    ) -> Asset:
+        """The asset of `data`'s fields (its versions, if any, not read) and `versions`."""
+        # FIELDS' `load`s, written out (a test holds them equal): 10 us an asset, not 15, for
+        # every asset a config declares and every create the gallery checks.
+        get = data.get
         return cls(
-            id=asset_id,
-            publisher=publisher,
-            versions=tuple(
-                [Version.from_json(number, v) for number, v in data.get("versions", {}).items()]
-            ),
-            revision=revision,
-            **{f.name: f.load(data) for f in FIELDS},
+            asset_id,
+            publisher,
+            data["title"],
+            versions,
+            get("cover"),
+            get("description", ""),
+            tuple(sorted(get("categories", ()))),
+            Visibility.from_json(get("visibility", "only_me")),
+            DurationLimit.from_json(get("duration_limit")),
+            _status_of(get("status", "released")),
+            revision,
         )
 
 
@@ -292,9 +355,9 @@ def apply_operation(asset: Asset | None, op: Operation, *, asset_id: str, publis
     for v in asset.versions:
         if v.version == number:
             if kind is OpKind.SET_VERSION_DESCRIPTION:
-                v = replace(v, description=op.value)
+                v = v._replace(description=op.value)
             elif kind is OpKind.DISCONTINUE_VERSION:
-                v = replace(v, status=Status.DISCONTINUED)
+                v = v._replace(status=Status.DISCONTINUED)
         versions.append(v)
     return replace(asset, versions=tuple(versions))
 

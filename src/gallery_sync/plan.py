@@ -488,6 +488,8 @@ def new_applications(desired: Mapping[str, Asset], state: GalleryState) -> set[t
     keys = set()
     for asset_id, asset in desired.items():
         current = state.assets.get(asset_id)
+        if current is not None and current.versions == asset.versions:
+            continue  # none is new (tuple equality, in C): most assets of most plans
         for v in asset.versions:
             if current is None or current.version(v.version) is None:
                 keys.add((v.region, v.ai_application))

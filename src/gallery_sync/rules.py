@@ -205,6 +205,41 @@ def check_asset(before: Asset | None, after: Asset, ctx: Context) -> list[Violat
                 f"{ctx.publisher!r} cannot change it. Choose another asset id",
             )
         ]
+    if before is None:
+        if _new_and_clear(after, ctx):
+            return []
+    elif before.same_state(after):
+        # Every rule below judges what a change adds or alters (a category, a version, a
+        # visibility, a status): an unchanged asset breaks none, whatever the catalog says
+        # now. Most assets of a plan are unchanged: 9 us each of a 10,000-asset plan's 0.09 s.
+        return []
+    return _check_change(before, after, ctx)
+
+
+def _new_and_clear(after: Asset, ctx: Context) -> bool:
+    """True only if `_check_change(None, after, ctx)` finds nothing: a released asset, every
+    agreement accepted, every category known, every version released from a known model
+    application (not an image, which the image policy judges). Anything else: the rules say.
+    ~2 us, not 8: a first apply checks each of its 10,000s of assets twice (plan, gallery)."""
+    catalog = ctx.catalog
+    if after.status is not Status.RELEASED or not catalog.agreements <= ctx.accepted_agreements:
+        return False
+    categories = catalog.categories
+    for category in after.categories:
+        if category not in categories:
+            return False
+    applications = catalog.applications
+    for v in after.versions:
+        if v.status is not Status.RELEASED:
+            return False
+        app = applications.get((v.region, v.ai_application))
+        if app is None or app.image is not None:
+            return False
+    return True
+
+
+def _check_change(before: Asset | None, after: Asset, ctx: Context) -> list[Violation]:
+    """check_asset's rules, each of them, for a change of an asset it owns (or a new one)."""
     found: list[Violation] = []
     found += _check_new_asset(before, after, ctx)
     found += _check_categories(before, after, ctx)

@@ -265,6 +265,23 @@ class StoreContract:
         assert store.applications(keys, "acme") == targeted
         assert store.applications(keys[:1], "acme") == {keys[0]: Application("a1", "cn-north-4")}
 
+    def test_keys_of_several_regions_in_chunks_find_each_its_own(self, store: Any) -> None:
+        for region in ("cn-north-4", "cn-east-3"):
+            for name in ("a1", "a2", "a3"):
+                store.add_application(Application(f"{name}-{region}", region), account="acme")
+        store.add_application(Application("a1-cn-east-3", "cn-north-4"), account="other")
+        store.KEYS_PER_QUERY = 2  # several queries per region
+        keys = [
+            ("cn-north-4", "a1-cn-north-4"),
+            ("cn-east-3", "a1-cn-east-3"),
+            ("cn-north-4", "a1-cn-east-3"),  # of that name, only in the other region (or account)
+            ("cn-east-3", "a2-cn-east-3"),
+            ("cn-north-4", "a3-cn-north-4"),
+            ("cn-east-3", "a3-cn-east-3"),
+        ]
+        found = store.applications(keys, "acme")
+        assert found == {k: Application(k[1], k[0]) for k in keys if k[1].endswith(k[0])}
+
     # --- Tokens, subscriptions, idempotency ------------------------------------------------
 
     def test_tokens_keep_a_hash_and_are_revoked_once(self, store: Any) -> None:

@@ -591,3 +591,51 @@ def test_the_embedded_galleries_applications_are_every_local_publishers(tmp_path
     served = GalleryService(reader.store, Principal("acme", Role.PUBLISHER))
     assert dict(served.catalog().applications) == {}
     reader.close()
+
+
+def test_a_write_after_a_catalog_read_uses_it_while_its_version_is_current(
+    gallery: GalleryService,
+) -> None:
+    # Plan reads the catalog, then apply writes: the batch's transaction finds the version
+    # read and uses that catalog, with no look-up of its applications.
+    gallery.catalog([("cn-north-4", "app")])
+    statements: list[str] = []
+    gallery.store.db.set_trace_callback(statements.append)
+    assert create(gallery) == 1
+    assert [s for s in statements if "FROM applications" in s] == []
+    assert any("catalog_version" in s for s in statements)
+    # An application the catalog read does not hold is looked up.
+    statements.clear()
+    app2 = {**ASSET, "versions": {"1.0.0": {**V1, "ai_application": "app2"}}}
+    write(gallery, Operation(OpKind.CREATE, value=app2), revision=None, asset="tulips")
+    assert [s for s in statements if "FROM applications" in s] != []
+    # A gallery opened to read (not create=True, as a writing command opens it) keeps none.
+    reader = open_gallery(gallery.url, principal=Principal.embedded("acme"))
+    assert isinstance(reader, GalleryService)
+    reader.catalog([("cn-north-4", "app")])
+    statements.clear()
+    reader.store.db.set_trace_callback(statements.append)
+    write(reader, Operation(OpKind.CREATE, value=ASSET), revision=None, asset="roses")
+    assert [s for s in statements if "FROM applications" in s] != []
+
+
+def refusal(g: GalleryService, body: dict[str, object]) -> str:
+    with pytest.raises(GalleryRefusal) as caught:
+        create(g, body)
+    assert "flowers" not in g.read_state().assets
+    return caught.value.code
+
+
+def test_a_catalog_change_after_the_read_is_seen_by_the_write(gallery: GalleryService) -> None:
+    gallery.catalog([("cn-north-4", "app")])  # read while "app" runs no image
+    # Changed since (another process could): "app" now runs an image the policy refuses.
+    gallery.store.add_application(Application("app", "cn-north-4", "docker.io/x/y:latest"))
+    assert refusal(gallery, ASSET) == "image-policy"
+    # ...and a category taken out of the taxonomy is, too.
+    app2 = {"1.0.0": {**V1, "ai_application": "app2"}}
+    gallery.catalog([("cn-north-4", "app2")])
+    assert "ocr" in gallery.catalog().categories
+    gallery.store.remove_category("ocr")
+    assert refusal(gallery, {**ASSET, "categories": ["ocr"], "versions": app2}) == (
+        "unknown-category"
+    )

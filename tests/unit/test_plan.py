@@ -33,7 +33,7 @@ def test_diff_reports_whole_fields_and_version_fields() -> None:
         BASE,
         title="Flowers 2",
         categories=("ocr",),
-        versions=(replace(V1, description="better"), V2),
+        versions=(V1._replace(description="better"), V2),
     )
     changes = diff_asset(BASE, after)
     assert [(c.op, c.field, c.before, c.after) for c in changes] == [
@@ -60,8 +60,8 @@ def test_operations_follow_the_apply_order_of_the_spec() -> None:
         visibility=Visibility(VisibilityLevel.PUBLIC),
         duration_limit=DurationLimit(30, True),
         versions=(
-            replace(V1, status=Status.DISCONTINUED),
-            replace(V2, description="x"),
+            V1._replace(status=Status.DISCONTINUED),
+            V2._replace(description="x"),
             Version("2.0.0", "cn-north-4", "app"),
         ),
     )
@@ -109,7 +109,7 @@ def test_risk_classes() -> None:
     assert plan_asset(None, BASE).risk is Risk.IRREVERSIBLE
     discontinued_version = plan_asset(
         replace(BASE, versions=(V1, V2)),
-        replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2)),
+        replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2)),
     )
     assert discontinued_version.risk is Risk.IRREVERSIBLE
     limited = plan_asset(BASE, replace(BASE, duration_limit=DurationLimit(10)))
@@ -187,7 +187,7 @@ def test_same_state_is_canonical_equality_without_building_it() -> None:
             replace(rich, visibility=Visibility(VisibilityLevel.SPECIFIC_USERS, frozenset("ab"))),
             False,
         ),
-        (replace(rich, versions=(V1, replace(V2, description="x"))), False),
+        (replace(rich, versions=(V1, V2._replace(description="x"))), False),
         (replace(rich, duration_limit=DurationLimit(30)), False),
         (replace(rich, status=Status.DISCONTINUED), False),
         (replace(rich, cover="0" * 64), False),
@@ -198,7 +198,7 @@ def test_same_state_is_canonical_equality_without_building_it() -> None:
 
 
 def test_version_changes_and_additions_come_from_the_version_diff() -> None:
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    after = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     assert [(c.op, c.field) for c in diff_asset(BASE, after)] == [
         (ChangeOp.CHANGE, "versions[1.0.0].status"),
         (ChangeOp.ADD, "versions[1.1.0]"),
@@ -208,7 +208,7 @@ def test_version_changes_and_additions_come_from_the_version_diff() -> None:
 def test_versions_added_removed_and_changed_together() -> None:
     v3 = Version("1.2.0", "cn-north-4", "app3")
     before = replace(BASE, versions=(V1, V2))
-    after = replace(BASE, versions=(replace(V1, description="new", status=Status.DISCONTINUED), v3))
+    after = replace(BASE, versions=(V1._replace(description="new", status=Status.DISCONTINUED), v3))
     assert [(c.op, c.field) for c in diff_asset(before, after)] == [
         (ChangeOp.CHANGE, "versions[1.0.0].description"),
         (ChangeOp.CHANGE, "versions[1.0.0].status"),

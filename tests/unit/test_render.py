@@ -204,7 +204,7 @@ def hostile_plan() -> Plan:
         title=EVIL,
         description=f"a\n{EVIL}\n",
         visibility=Visibility(VisibilityLevel.PUBLIC),
-        versions=(replace(V1, description=f"note {EVIL}\nsecond {EVIL}"),),
+        versions=(V1._replace(description=f"note {EVIL}\nsecond {EVIL}"),),
     )
     new = Asset(evil_id + "2", "acme", EVIL, (Version("1.0.0", "cn-north-4", EVIL, EVIL),))
     diagnostics = (
@@ -268,7 +268,7 @@ def test_github_plan_and_diagnostics_escape_every_value() -> None:
 
 def test_one_summary_in_every_format_a_discontinued_version_is_named() -> None:
     two = replace(BASE, versions=(V1, Version("1.1.0", "cn-north-4", "app2")))
-    after = replace(two, versions=(replace(V1, status=Status.DISCONTINUED), two.versions[1]))
+    after = replace(two, versions=(V1._replace(status=Status.DISCONTINUED), two.versions[1]))
     errors = (Diagnostic.of("conflict", "x", asset="flowers"),)
     plan = Plan("acme", "g", (plan_asset(two, after),), errors)
     line = (
@@ -345,8 +345,8 @@ def test_text_plan_shows_a_changed_description_as_a_bounded_diff() -> None:
 
 
 def test_a_changed_multiline_version_note_is_a_diff_too() -> None:
-    before = replace(BASE, versions=(replace(V1, description="a\nb"),))
-    after = replace(BASE, versions=(replace(V1, description="a\nc"),))
+    before = replace(BASE, versions=(V1._replace(description="a\nb"),))
+    after = replace(BASE, versions=(V1._replace(description="a\nc"),))
     out = plain(text.render_plan(Plan("acme", "g", (plan_asset(before, after),), ())))
     assert "    ~ versions[1.0.0].description: 3 chars -> 3 chars\n" in out
     assert "         a\n        -b\n        +c\n" in out

@@ -16,7 +16,13 @@ from gallery_sync.model import (
     Visibility,
     VisibilityLevel,
 )
-from gallery_sync.rules import Context, check_asset, image_policy_finding, image_registry
+from gallery_sync.rules import (
+    Context,
+    _check_change,
+    check_asset,
+    image_policy_finding,
+    image_registry,
+)
 
 PINNED = "swr.cn-north-4.myhuaweicloud.com/acme/app@sha256:" + "0" * 64
 CATALOG = Catalog(
@@ -117,38 +123,38 @@ def test_asset_owned_by_other() -> None:
 
 def test_version_removed() -> None:
     assert codes(replace(BASE, versions=(V1, V2)), BASE) == ["version-removed"]
-    discontinued = replace(V2, status=Status.DISCONTINUED)
+    discontinued = V2._replace(status=Status.DISCONTINUED)
     assert codes(replace(BASE, versions=(V1, V2)), replace(BASE, versions=(V1, discontinued))) == []
 
 
 @pytest.mark.parametrize("field", ["region", "ai_application"])
 def test_version_source_changed(field: str) -> None:
-    changed = replace(V1, **{field: "cn-east-3" if field == "region" else "app2"})
+    changed = V1._replace(**{field: "cn-east-3" if field == "region" else "app2"})
     found = check_asset(BASE, replace(BASE, versions=(changed,)), CTX)
     assert [v.code for v in found] == ["version-source-changed"]
     assert found[0].field == field
 
 
 def test_version_rerelease() -> None:
-    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    before = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     assert codes(before, replace(BASE, versions=(V1, V2))) == ["version-rerelease"]
 
 
 def test_discontinue_only_version() -> None:
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED),))
+    after = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED),))
     assert codes(BASE, after) == ["version-discontinue-last"]
 
 
 def test_discontinue_old_while_adding_new_in_one_plan_is_legal() -> None:
-    after = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    after = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     assert codes(BASE, after) == []
 
 
 def test_discontinue_last_released_of_a_released_asset() -> None:
-    before = replace(BASE, versions=(replace(V1, status=Status.DISCONTINUED), V2))
+    before = replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2))
     after = replace(
         BASE,
-        versions=(replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED)),
+        versions=(V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED)),
     )
     assert codes(before, after) == ["version-discontinue-last"]
     # ...legal when the asset is discontinued with it.
@@ -156,7 +162,7 @@ def test_discontinue_last_released_of_a_released_asset() -> None:
 
 
 def test_release_asset_with_no_released_version_is_refused() -> None:
-    all_gone = (replace(V1, status=Status.DISCONTINUED), replace(V2, status=Status.DISCONTINUED))
+    all_gone = (V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED))
     before = replace(BASE, versions=all_gone, status=Status.DISCONTINUED)
     assert codes(before, replace(before, status=Status.RELEASED)) == ["version-discontinue-last"]
     assert (
@@ -172,12 +178,61 @@ def test_release_asset_with_no_released_version_is_refused() -> None:
     )
 
 
+UNCHANGED = [
+    BASE,
+    replace(BASE, categories=("ocr", "gone-from-taxonomy"), visibility=ALICE_BOB),
+    replace(BASE, versions=(V1, Version("0.9.0", "cn-north-4", "unknown-app")), visibility=PUBLIC),
+    replace(BASE, versions=(V1._replace(status=Status.DISCONTINUED), V2)),
+    replace(
+        BASE,
+        status=Status.DISCONTINUED,
+        versions=(V1._replace(status=Status.DISCONTINUED), V2._replace(status=Status.DISCONTINUED)),
+    ),
+]
+
+
+@pytest.mark.parametrize("asset", UNCHANGED)
+def test_an_unchanged_asset_breaks_no_rule_whatever_the_catalog(asset: Asset) -> None:
+    # check_asset answers [] for an unchanged asset without running the rules; each rule,
+    # run, must agree: against an empty catalog, no agreement accepted, versions reordered.
+    bare = Context(Catalog(frozenset(), frozenset({"a3"}), {}), "acme", frozenset())
+    same = replace(asset, versions=asset.versions[::-1], categories=asset.categories[::-1])
+    for ctx in (CTX, bare):
+        assert check_asset(asset, same, ctx) == []
+        assert _check_change(asset, same, ctx) == []
+    # ...but ownership is still checked first.
+    assert codes(asset, same, replace(CTX, publisher="other")) == ["asset-owned-by-other"]
+
+
+NEW = [
+    BASE,
+    replace(BASE, versions=(V1, V2), categories=("ocr",), visibility=PUBLIC),
+    replace(BASE, status=Status.DISCONTINUED),
+    replace(BASE, categories=("ocr", "not-in-taxonomy")),
+    replace(BASE, versions=(V1, V2._replace(status=Status.DISCONTINUED))),
+    replace(BASE, versions=(V1, Version("2.0.0", "cn-north-4", "nope"))),
+    replace(BASE, versions=(V1, Version("2.0.0", "cn-east-3", "app"))),
+    replace(BASE, versions=(Version("2.0.0", "cn-north-4", "img"),)),
+    replace(BASE, versions=(Version("2.0.0", "cn-north-4", "bad-img"),)),
+]
+
+
+@pytest.mark.parametrize("asset", NEW)
+def test_a_new_asset_is_cleared_only_when_every_rule_finds_nothing(asset: Asset) -> None:
+    # check_asset clears a plain new asset without running the rules; it must say what they
+    # say, with every agreement accepted and without.
+    for ctx in (CTX, replace(CTX, accepted_agreements=frozenset({"a1"}))):
+        assert check_asset(None, asset, ctx) == _check_change(None, asset, ctx)
+    assert check_asset(None, NEW[0], CTX) == []
+    assert _check_change(None, NEW[-1], CTX)
+
+
 def test_new_asset_discontinued() -> None:
     assert codes(None, replace(BASE, status=Status.DISCONTINUED)) == ["new-asset-discontinued"]
 
 
 def test_new_version_discontinued() -> None:
-    after = replace(BASE, versions=(V1, replace(V2, status=Status.DISCONTINUED)))
+    after = replace(BASE, versions=(V1, V2._replace(status=Status.DISCONTINUED)))
     assert codes(BASE, after) == ["new-version-discontinued"]
 
 

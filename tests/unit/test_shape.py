@@ -93,15 +93,15 @@ V = GOOD.versions[0]
         ({"status": "gone"}, "status 'gone' is not one of discontinued, released"),
         ({"versions": ()}, "an asset needs at least 1 version"),
         ({"versions": (V, V)}, "version '1.0.0' is listed twice"),
-        ({"versions": (replace(V, version="1.0.0\n"),)}, "version '1.0.0\\n' does not match"),
-        ({"versions": (replace(V, version="01.0.0"),)}, "version '01.0.0' does not match"),
-        ({"versions": (replace(V, region="not a region"),)}, "region 'not a region' does not"),
-        ({"versions": (replace(V, ai_application="../x"),)}, "ai_application '../x' does not"),
+        ({"versions": (V._replace(version="1.0.0\n"),)}, "version '1.0.0\\n' does not match"),
+        ({"versions": (V._replace(version="01.0.0"),)}, "version '01.0.0' does not match"),
+        ({"versions": (V._replace(region="not a region"),)}, "region 'not a region' does not"),
+        ({"versions": (V._replace(ai_application="../x"),)}, "ai_application '../x' does not"),
         (
-            {"versions": (replace(V, description="n" * 2001),)},
+            {"versions": (V._replace(description="n" * 2001),)},
             "version description is 2,001 characters; at most 2,000 allowed",
         ),
-        ({"versions": (replace(V, status="later"),)}, "status 'later' is not one of"),
+        ({"versions": (V._replace(status="later"),)}, "status 'later' is not one of"),
     ],
 )
 def test_each_way_out_of_shape_is_named(change: dict[str, object], expected: str) -> None:

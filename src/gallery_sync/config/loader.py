@@ -17,7 +17,7 @@ from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, load_yaml
 from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
 from gallery_sync.errors import GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
-from gallery_sync.model import Asset, version_key
+from gallery_sync.model import STATUS_BY_VALUE, Asset, Status, Version
 
 MAX_COVER_BYTES = 5 * 1024 * 1024
 MAX_DESCRIPTION_CHARS = 50_000
@@ -263,6 +263,7 @@ class _FileReader:
         # once (realpath costs an lstat per path component).
         self.files: dict[tuple[str, str], _File] = {}
         self.dirs: dict[str, str] = {}
+        self.shown_dirs: dict[str, str] = {}  # a real folder's path relative to the working one
 
     def read(self, *, broken: frozenset[str | None]) -> None:
         assets = self.doc.data.get("assets")
@@ -343,81 +344,127 @@ class _FileReader:
                 f"{key} {written!r} is absolute; write it relative to {self.doc.file}",
             )
         try:
-            resolved = self._real(written)
+            real_dir, name = self._real_dir(written)
         except (OSError, ValueError) as exc:  # a name too long, a folder that cannot be read
             why = getattr(exc, "strerror", None) or str(exc)
             return _File.refused("file-not-found", f"cannot resolve {key} {written!r}: {why}")
-        if resolved != self.root and not resolved.startswith(self.root + os.sep):
-            return _File.refused(
-                "path-outside-root",
-                f"{key} {written!r} resolves to {resolved}, outside the config root {self.root}; "
-                "files must stay inside it (.. and symlinks included)",
-            )
         limit = MAX_COVER_BYTES if key == "cover" else MAX_DESCRIPTION_BYTES
+        data = None
+        if name:
+            # The name in its real folder, opened without following a symlink (O_NOFOLLOW):
+            # what is read is that name's own file, and no lstat per file is needed first.
+            resolved = os.path.join(real_dir, name)
+            outside = self._outside(key, written, resolved)
+            if outside is not None:
+                return outside
+            try:
+                data = read_regular(
+                    resolved, limit=limit, what=key, shown=repr(written), follow=False
+                )
+            except FileRefused as exc:
+                if exc.reason != "symlink":
+                    return _File.refused(*_refusal(key, written, exc, self.base))
+            else:
+                return self._checked(key, written, data, self._display_in(real_dir, name))
+        try:
+            resolved = os.path.realpath(self.base / written)  # a symlink, or a name . or ..
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "strerror", None) or str(exc)
+            return _File.refused("file-not-found", f"cannot resolve {key} {written!r}: {why}")
+        outside = self._outside(key, written, resolved)
+        if outside is not None:
+            return outside
         try:
             # Bounded, and never blocking on a FIFO: the file read is the file checked.
             data = read_regular(resolved, limit=limit, what=key, shown=repr(written))
         except FileRefused as exc:
             return _File.refused(*_refusal(key, written, exc, self.base))
-        shown = _display(resolved)
+        return self._checked(key, written, data, _display(resolved))
+
+    def _outside(self, key: str, written: str, resolved: str) -> _File | None:
+        """The refusal of a file outside the config root, None for one inside it."""
+        if resolved == self.root or resolved.startswith(self.root + os.sep):
+            return None
+        return _File.refused(
+            "path-outside-root",
+            f"{key} {written!r} resolves to {resolved}, outside the config root {self.root}; "
+            "files must stay inside it (.. and symlinks included)",
+        )
+
+    @staticmethod
+    def _checked(key: str, written: str, data: bytes, shown: str) -> _File:
         if key == "cover":
             return _check_cover(written, data, shown)
         return _read_description(written, data, shown)
 
-    def _real(self, written: str) -> str:
-        """os.path.realpath(base / written), resolving each directory once per document."""
+    def _real_dir(self, written: str) -> tuple[str, str]:
+        """(os.path.realpath of the folder of base / written, the file's name), each folder
+        resolved once per document (realpath costs an lstat per path component); the name is
+        '' for a path ending in '.', '..' or a separator, which is resolved whole."""
         head, tail = os.path.split(written)
         if tail in ("", ".", ".."):
-            return os.path.realpath(self.base / written)
+            return "", ""
         real_dir = self.dirs.get(head)
         if real_dir is None:
             real_dir = self.dirs[head] = os.path.realpath(self.base / head)
-        candidate = os.path.join(real_dir, tail)
-        return os.path.realpath(candidate) if os.path.islink(candidate) else candidate
+        return real_dir, tail
+
+    def _display_in(self, real_dir: str, name: str) -> str:
+        """_display(os.path.join(real_dir, name)), the folder's relpath computed once."""
+        relative = self.shown_dirs.get(real_dir)
+        if relative is None:
+            relative = self.shown_dirs[real_dir] = os.path.relpath(real_dir)
+        path = name if relative == "." else os.path.join(relative, name)
+        return os.path.join(real_dir, name) if path.startswith("..") else path
 
     def _resolve_versions(
         self, asset_id: str, body: dict[str, Any], default_region: Any
-    ) -> dict[str, dict[str, Any]] | None:
+    ) -> dict[str, tuple[Any, Any, Any, Any]] | None:
+        """Each version's (region, ai_application, description, status), by number; None if
+        one cannot be read."""
         versions = body.get("versions")
         if not isinstance(versions, list):
             return None
-        out: dict[str, dict[str, Any]] = {}
+        out: dict[str, tuple[Any, Any, Any, Any]] = {}
         ok = True
         for index, item in enumerate(versions):
-            if not isinstance(item, dict) or not isinstance(item.get("version"), str):
+            if not isinstance(item, dict):
                 ok = False
                 continue
-            number = item["version"]
-            vpath = ("assets", asset_id, "versions", index)
+            get = item.get
+            number = get("version")
+            if not isinstance(number, str):
+                ok = False
+                continue
             if number in out:
                 self.diag(
                     "duplicate-version",
                     f"version {number} is listed twice in asset {asset_id!r}; each version "
                     "appears once",
-                    (*vpath, "version"),
+                    ("assets", asset_id, "versions", index, "version"),
                     asset=asset_id,
                     version=number,
                 )
                 ok = False
                 continue
-            region = item.get("region", default_region)
+            region = get("region", default_region)
             if region is None:
                 self.diag(
                     "schema",
                     f"version {number} names no region and defaults.region is not set; add "
                     "region: to the version, or defaults: {region: ...} to the file",
-                    vpath,
+                    ("assets", asset_id, "versions", index),
                     asset=asset_id,
                     version=number,
                 )
                 ok = False
                 continue
-            out[number] = {
-                "region": region,
-                "ai_application": item.get("ai_application"),
-                "description": item.get("description", ""),
-                "status": item.get("status", "released"),
-            }
+            out[number] = (
+                region,
+                get("ai_application"),
+                get("description", ""),
+                get("status", "released"),
+            )
         return out if ok else None
 
     def _add_asset(
@@ -425,14 +472,18 @@ class _FileReader:
         asset_id: str,
         body: dict[str, Any],
         resolved: dict[str, Any],
-        versions: dict[str, dict[str, Any]],
+        versions: dict[str, tuple[Any, Any, Any, Any]],
     ) -> None:
-        data = {
-            **body,
-            **resolved,
-            "versions": dict(sorted(versions.items(), key=lambda kv: version_key(kv[0]))),
-        }
-        self.config.assets[asset_id] = Asset.from_json(asset_id, self.config.publisher or "", data)
+        # As Asset.from_json of the merged mapping, versions in version order, without building
+        # a mapping per version and reading it back (~25 ms of a 10,000-asset config).
+        status = STATUS_BY_VALUE.get  # Status.of, without a call per version
+        built = sorted(
+            [Version(n, r, a, d, status(s) or Status(s)) for n, (r, a, d, s) in versions.items()],
+            key=Version.order,
+        )
+        self.config.assets[asset_id] = Asset.from_parts(
+            asset_id, self.config.publisher or "", {**body, **resolved}, tuple(built)
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -202,13 +202,13 @@ def open_store(url: str, *, create: bool = False) -> Store:
 def _open_sqlite(url: str, create: bool, principal: Principal) -> Gallery:
     from gallery_sync.gallery.service import GalleryService
 
-    return GalleryService(_sqlite_store(url, create), principal)
+    return GalleryService(_sqlite_store(url, create), principal, keep_catalog=create)
 
 
 def _open_postgresql(url: str, create: bool, principal: Principal) -> Gallery:
     from gallery_sync.gallery.service import GalleryService
 
-    return GalleryService(_postgresql_store(url, create), principal)
+    return GalleryService(_postgresql_store(url, create), principal, keep_catalog=create)
 
 
 def _open_http(url: str, create: bool, principal: Principal) -> Gallery:
@@ -245,7 +245,8 @@ def open_gallery(
     as `principal` sees it (the embedded gallery: as the CLI says; served: as its token says).
 
     Only commands that write pass `create=True`; for the others a missing embedded gallery is
-    GalleryUnavailable saying how one is made, and nothing is created on disk.
+    GalleryUnavailable saying how one is made, and nothing is created on disk. A writer's
+    gallery keeps the catalog its plan read for the writes that follow (GalleryService).
     """
     if url is None:
         url = os.environ.get("GALLERY_URL")

@@ -84,7 +84,7 @@ class _Db:
 class _PgReads(CatalogReads):
     """Reads on the store's one connection (in a transaction, or outside one)."""
 
-    JSON_ROWS = "jsonb_array_elements(?::jsonb)"
+    TEXT_ROWS = "jsonb_array_elements_text(?::jsonb)"
     db: _Db
     shown: str
 

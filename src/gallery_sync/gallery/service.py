@@ -71,6 +71,33 @@ class StoredWrite:
 
 AppKey = tuple[str, str]  # (region, name)
 
+
+@dataclass(frozen=True, slots=True)
+class ReadCatalog:
+    """A catalog as read outside a write (plan's), kept small for the writes that follow: its
+    version, whose applications, the catalog without them, and of the applications found only
+    their names by region (the strings the keys asked with: the config holds them anyway) and
+    the images of those that run one. 50,000 applications as a Catalog: ~12 MB, here ~2 MB."""
+
+    version: str
+    whose: str | None
+    bare: Catalog  # categories, agreements, image policy; no applications
+    names: dict[str, set[str]]  # region -> names found
+    images: dict[AppKey, str]  # those found that run a container image
+
+    @classmethod
+    def of(
+        cls, version: str, whose: str | None, catalog: Catalog, keys: Collection[AppKey]
+    ) -> ReadCatalog:
+        found = catalog.applications
+        names: dict[str, set[str]] = {}
+        for key in keys:
+            if key in found:
+                names.setdefault(key[0], set()).add(key[1])
+        images = {k: a.image for k, a in found.items() if a.image is not None}
+        return cls(version, whose, replace(catalog, applications={}), names, images)
+
+
 # Whose applications: the embedded gallery's own catalog is the account '' (`apps add` runs
 # without a config, and every publisher of an embedded gallery uses it); on a served gallery
 # an account's own.
@@ -79,6 +106,10 @@ EMBEDDED_ACCOUNT = ""
 
 class CatalogSource(Protocol):
     """The catalog as a store keeps it; read in a transaction or outside one."""
+
+    def catalog_version(self) -> str:
+        """Changes whenever the catalog changes (categories, agreements, applications, image
+        policy), in the transaction that changes it."""
 
     def categories(self) -> frozenset[str]: ...
 
@@ -268,12 +299,21 @@ class GalleryService:
     `rules.may_see`, writes checked by `rules.check_asset` and made as the principal's account."""
 
     def __init__(
-        self, store: Store, principal: Principal, *, clock: Callable[[], str] = _now
+        self,
+        store: Store,
+        principal: Principal,
+        *,
+        clock: Callable[[], str] = _now,
+        keep_catalog: bool = False,
     ) -> None:
         self.store = store
         self.principal = principal
         self.url = store.url
         self._clock = clock
+        # For a command that writes (open_gallery's create=True): the last catalog read at one
+        # version is kept for its writes (~2 MiB for 50,000 applications); a reader keeps none.
+        self._keep_catalog = keep_catalog
+        self._read_catalog: ReadCatalog | None = None
 
     @property
     def _sees_all(self) -> bool:
@@ -322,7 +362,18 @@ class GalleryService:
         return EMBEDDED_ACCOUNT if self.principal.local else self.principal.account
 
     def catalog(self, applications: Collection[AppKey] | None = None) -> Catalog:
-        return compose_catalog(self.store, applications, self._applications_of)
+        # Kept with its version, read before and after: the same version both times, no
+        # catalog change committed between, so the catalog read is that version's. A write
+        # that follows (plan, then apply) uses it while its transaction finds that version.
+        whose = self._applications_of
+        if not self._keep_catalog:
+            return compose_catalog(self.store, applications, whose)
+        version = self.store.catalog_version()
+        catalog = compose_catalog(self.store, applications, whose)
+        if self.store.catalog_version() == version:
+            keys = catalog.applications if applications is None else applications
+            self._read_catalog = ReadCatalog.of(version, whose, catalog, keys)
+        return catalog
 
     def read_state(self, ids: Collection[str] = ()) -> GalleryState:
         account = self.principal.account
@@ -349,6 +400,7 @@ class GalleryService:
             applications_of=self._applications_of,
             clock=self._clock,
             idempotency_key=idempotency_key,
+            read_catalog=self._read_catalog,
         )
 
     def write_asset(self, request: WriteRequest) -> int:
@@ -518,6 +570,7 @@ def write_assets(
     applications_of: str | None = None,
     clock: Callable[[], str] = _now,
     idempotency_key: str | None = None,
+    read_catalog: ReadCatalog | None = None,
 ) -> WriteBatches:
     """Check and apply writes as `account`, each atomic; yields the outcomes of each committed
     batch. The versions may use the applications of `applications_of` (default: `account`'s).
@@ -529,6 +582,11 @@ def write_assets(
     concurrent request with the same key) and keeps the outcomes so far with its writes: a
     write is never done twice, whether the same request arrives twice at once or again after
     a crash between two batches; what was done is answered as it was the first time.
+
+    `read_catalog`, a catalog read before (as plan reads it), is used by a batch whose
+    transaction finds its version still current and whose applications it all holds: the
+    same catalog, not looked up again (~6 ms a batch of 500 new assets, and the pages the
+    look-up evicts).
     """
     done: list[int | GalleryRefusal] = []
     while len(done) < len(requests):
@@ -540,7 +598,9 @@ def write_assets(
                 if len(kept) > start:  # done before (or meanwhile): its first outcomes
                     outcomes = kept[start:]
                 else:
-                    outcomes = _write_batch(tx, batch, account, applications_of, clock)
+                    outcomes = _write_batch(
+                        tx, batch, account, applications_of, clock, read_catalog
+                    )
                     if idempotency_key:
                         tx.remember(idempotency_key, account, _keeping(done + outcomes))
         except StoreError as exc:  # begin or commit failed: nothing of the batch was kept
@@ -603,12 +663,16 @@ def _write_batch(
     account: str,
     applications_of: str | None,
     clock: Callable[[], str],
+    read_catalog: ReadCatalog | None = None,
 ) -> list[Outcome]:
     """Check every write, then store the allowed ones together; on a store error, store them
     one at a time in savepoints, so that only the write the store rejects fails."""
     stored = tx.get_assets([r.asset_id for r in requests])
     apps_account = account if applications_of is None else applications_of
-    catalog = compose_catalog(tx, application_keys(requests), apps_account)
+    keys = application_keys(requests)
+    catalog = _current(read_catalog, tx, keys, apps_account) or compose_catalog(
+        tx, keys, apps_account
+    )
     uploaded = {sha for r in requests for sha in r.covers}
     stored_covers = dict.fromkeys(uploaded, False) | dict.fromkeys(tx.known_covers(uploaded), True)
 
@@ -655,6 +719,25 @@ def _write_batch(
         with tx.savepoint():
             tx.store([], refused_audit)
     return outcomes
+
+
+def _current(
+    read: ReadCatalog | None, tx: Transaction, keys: Collection[AppKey], account: str | None
+) -> Catalog | None:
+    """The catalog read before, if it is this transaction's (no catalog change committed
+    since: its version is current) and of the same account's applications, holding every
+    key: then what compose_catalog would read now, applications of `keys` only (the rules
+    see exactly what a fresh look-up gives them). None otherwise."""
+    if read is None or read.whose != account:
+        return None
+    names, images = read.names, read.images
+    for region, name in keys:
+        if name not in names.get(region, ()):
+            return None
+    if tx.catalog_version() != read.version:
+        return None
+    applications = {key: Application(key[1], key[0], images.get(key)) for key in keys}
+    return replace(read.bare, applications=applications)
 
 
 def _settle_terms(
