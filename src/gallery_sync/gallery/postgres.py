@@ -84,7 +84,7 @@ class _Db:
 class _PgReads(CatalogReads):
     """Reads on the store's one connection (in a transaction, or outside one)."""
 
-    TEXT_ROWS = "jsonb_array_elements_text(?::jsonb)"
+    JSON_ROWS = "jsonb_array_elements(?::jsonb)"
     db: _Db
     shown: str
 
