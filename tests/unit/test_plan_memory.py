@@ -76,19 +76,25 @@ def test_a_new_assets_changes_are_the_ones_it_held(asset: Asset) -> None:
     assert planned == replace(planned, changes=expected)
 
 
-CONFIG = """\
+# The head every config of these tests starts with.
+HEAD = """\
 apiVersion: gallery-sync/v1
 publisher:
   account: acme-ml
 defaults:
   region: cn-north-4
 assets:
+"""
+CONFIG = (
+    HEAD
+    + """\
   flowers:
     title: Flowers
     versions:
       - version: 1.0.0
         ai_application: app
 """
+)
 
 
 def test_a_loaded_config_holds_no_bytes_and_reads_them_again_for_a_place(
@@ -247,13 +253,9 @@ def test_the_json_plan_is_written_piece_by_piece_as_json_dumps_would_whole() -> 
             gc.enable()
 
 
-STATIC = """\
-apiVersion: gallery-sync/v1
-publisher:
-  account: acme-ml
-defaults:
-  region: cn-north-4
-assets:
+STATIC = (
+    HEAD
+    + """\
   first:
     title: First
     categories:
@@ -268,6 +270,7 @@ assets:
     versions:
       - {version: 1.0.0, ai_application: app, status: discontinued}
 """
+)
 
 
 @pytest.mark.parametrize("full_reader", [False, True])
