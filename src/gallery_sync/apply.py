@@ -6,7 +6,7 @@ from __future__ import annotations
 import enum
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery, WriteRequest
+from gallery_sync.model import Operation
 from gallery_sync.plan import AssetPlan, Plan
 
 COVER_LIMIT = 5 << 20  # SPEC section 1: a cover image is at most 5 MiB
@@ -86,7 +87,9 @@ def apply_plan(
         raise GallerySyncError("the plan has errors; fix them and plan again")
     report = ApplyReport()
     changed = plan.changed
-    shas = [_covers_of(asset) for asset in changed]
+    # Each asset's operations made once: a new asset's create value is built when asked for.
+    operations = [tuple(asset.operations) for asset in changed]
+    shas = [_covers_of(ops) for ops in operations]
     covers = _read_covers(plan, set().union(*shas))
     plan_hash = plan.digest()
     stop = should_stop or (lambda: False)
@@ -96,13 +99,13 @@ def apply_plan(
         WriteRequest(
             asset.id,
             asset.revision,
-            tuple(asset.operations),  # a new asset's create value built here
+            ops,
             accepted,
             plan_hash,
             message,
             {sha: covers[sha] for sha in mine if sha in covers},
         )
-        for asset, mine in zip(changed, shas, strict=True)
+        for asset, ops, mine in zip(changed, operations, shas, strict=True)
     ]
     batches = gallery.write_assets(requests)
     stopping = False
@@ -135,9 +138,9 @@ def apply_plan(
     return report
 
 
-def _covers_of(asset: AssetPlan) -> set[str]:
+def _covers_of(operations: Sequence[Operation]) -> set[str]:
     shas = set()
-    for op in asset.operations:
+    for op in operations:
         value = op.value
         if isinstance(value, dict):
             cover = value.get("cover")

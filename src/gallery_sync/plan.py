@@ -141,8 +141,10 @@ class NewChanges(Sequence[PlannedChange]):
         return iter(self._all())
 
     def __len__(self) -> int:
-        fields = sum(v is not None for k, v in self.value.items() if k != "versions")
-        return fields + len(self.value["versions"])
+        value = self.value
+        return sum(v is not None for k, v in value.items() if k != "versions") + len(
+            value["versions"]
+        )
 
     def __getitem__(self, index: Any) -> Any:
         return self._all()[index]
