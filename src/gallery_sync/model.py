@@ -17,11 +17,10 @@ class Status(str, enum.Enum):
     @classmethod
     def of(cls, text: str) -> Status:
         """Status(text) without the enum call's cost: read once per version of every asset."""
-        return STATUS_BY_VALUE.get(text) or cls(text)
+        return _STATUS_BY_VALUE.get(text) or cls(text)
 
 
-STATUS_BY_VALUE = {s.value: s for s in Status}
-_status_of = Status.of
+_STATUS_BY_VALUE = {s.value: s for s in Status}
 
 
 class VisibilityLevel(enum.IntEnum):
@@ -255,7 +254,7 @@ class Asset:
                     v["region"],
                     v["ai_application"],
                     v.get("description", ""),
-                    _status_of(v.get("status", "released")),
+                    Status.of(v.get("status", "released")),
                 )
                 for number, v in data.get("versions", {}).items()
             ]
@@ -286,7 +285,7 @@ class Asset:
             tuple(sorted(get("categories", ()))),
             Visibility.from_json(get("visibility", "only_me")),
             DurationLimit.from_json(get("duration_limit")),
-            _status_of(get("status", "released")),
+            Status.of(get("status", "released")),
             revision,
         )
 

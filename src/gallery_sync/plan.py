@@ -280,11 +280,7 @@ class AssetPlan:
     def risk(self) -> Risk:
         if self.refused:  # nothing of it is written: it risks nothing
             return Risk.REVERSIBLE
-        if isinstance(self.changes, NewChanges):
-            return self.changes.risk
-        if any(c.risk is Risk.IRREVERSIBLE for c in self.changes):
-            return Risk.IRREVERSIBLE
-        return Risk.REVERSIBLE
+        return Risk.IRREVERSIBLE if irreversible_count(self) else Risk.REVERSIBLE
 
     def to_json(self) -> dict[str, Any]:
         changes, operations = self.changes, self.operations

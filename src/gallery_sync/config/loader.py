@@ -17,7 +17,7 @@ from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, load_yaml
 from gallery_sync.diagnostics import Diagnostic, Place, has_errors, sort_diagnostics
 from gallery_sync.errors import GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
-from gallery_sync.model import STATUS_BY_VALUE, Asset, Status, Version
+from gallery_sync.model import Asset, Status, Version
 
 MAX_COVER_BYTES = 5 * 1024 * 1024
 MAX_DESCRIPTION_CHARS = 50_000
@@ -476,9 +476,8 @@ class _FileReader:
     ) -> None:
         # As Asset.from_json of the merged mapping, versions in version order, without building
         # a mapping per version and reading it back (~25 ms of a 10,000-asset config).
-        status = STATUS_BY_VALUE.get  # Status.of, without a call per version
         built = sorted(
-            [Version(n, r, a, d, status(s) or Status(s)) for n, (r, a, d, s) in versions.items()],
+            [Version(n, r, a, d, Status.of(s)) for n, (r, a, d, s) in versions.items()],
             key=Version.order,
         )
         self.config.assets[asset_id] = Asset.from_parts(

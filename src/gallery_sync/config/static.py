@@ -82,7 +82,7 @@ def _all_discontinued(asset: Asset) -> bool:
 
 
 def _a_category_of(ids: set[str], path: tuple[Any, ...]) -> bool:
-    return len(path) == 4 and path[2] == "categories" and path[1] in ids
+    return len(path) == 4 and path[0] == "assets" and path[2] == "categories" and path[1] in ids
 
 
 def _category_items(config: Config, assets: list[Asset]) -> dict[tuple[str, str], Place]:

@@ -20,7 +20,6 @@ from gallery_sync.gallery import AuditEntry, Subscription, Token
 from gallery_sync.gallery.migrations import Database
 from gallery_sync.gallery.search import SearchPage, WebSession, fts5_query, search_words
 from gallery_sync.model import (
-    STATUS_BY_VALUE,
     Application,
     Asset,
     DurationLimit,
@@ -642,7 +641,6 @@ def assets_from_rows(
     columns cannot be trusted to (SQLite's are untyped) passes checks that name the damage.
     A check is asked only of a value not of its column's plain type (a str, None or a str,
     an int): the common case skips ~80,000 calls of a 10,000-asset read (~25% of it)."""
-    by_value = STATUS_BY_VALUE
     versions: dict[str, list[Version]] = {}
     # One string of each version number and region, not one per row: 5.5 MiB of the state
     # of 10,000 assets (read while the config's assets and the plan are alive).
@@ -653,7 +651,7 @@ def assets_from_rows(
         if type(number) is str:  # a damaged row's own value as it is, for the check to name
             number = shared.setdefault(number, number)
         region = shared.setdefault(region, region)
-        version = Version(number, region, app, description, by_value.get(status) or Status(status))
+        version = Version(number, region, app, description, Status.of(status))
         found = versions.get(asset_id)
         if found is None:
             versions[asset_id] = [version]
@@ -686,7 +684,7 @@ def assets_from_rows(
             decode(0, categories),
             decode(1, visibility),
             decode(2, limit),
-            by_value.get(row[8]) or Status(row[8]),
+            Status.of(row[8]),
             revision if type(revision) is int else integer(revision),
         )
     return out
