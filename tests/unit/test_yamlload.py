@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+
 import pytest
 import yaml
+import yaml._yaml
+import yaml.events
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gallery_sync.config import yamlload
 from gallery_sync.config.yamlload import MAX_FILE_BYTES, Document, _read_full, load_yaml
 from gallery_sync.diagnostics import Place
+
+# The fast reader's two sources of tokens: libyaml's parser with its event classes swapped, and
+# real events made into tokens (where the swap does not take: no C extension, or a PyYAML whose
+# parser no longer finds the classes in its module). Both must read every document alike.
+TOKEN_SOURCES = ["swapped", "real events"]
+
+
+@contextmanager
+def tokens_from(source: str) -> Iterator[None]:
+    if source == "swapped":
+        with nullcontext():
+            yield
+        return
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(yamlload, "_TOKEN_MAKERS", {})  # nothing swapped: the parser's own events
+        yield
 
 
 def codes(doc: object) -> list[tuple[str, int | None]]:
@@ -156,9 +179,11 @@ def full_read(data: bytes) -> Document:
     return doc
 
 
+@pytest.mark.parametrize("source", TOKEN_SOURCES)
 @pytest.mark.parametrize("data", COMMON)
-def test_fast_reader_matches_the_full_reader_and_skips_positions(data: bytes) -> None:
-    doc = load_yaml(data, "f.yaml")
+def test_fast_reader_matches_the_full_reader_and_skips_positions(data: bytes, source: str) -> None:
+    with tokens_from(source):
+        doc = load_yaml(data, "f.yaml")
     assert doc._positions is None, "a common document must take the fast path"
     full = full_read(data)
     assert full.diagnostics == [] and doc.diagnostics == []
@@ -168,9 +193,11 @@ def test_fast_reader_matches_the_full_reader_and_skips_positions(data: bytes) ->
     assert doc.positions == full.positions and doc.raw == full.raw
 
 
+@pytest.mark.parametrize("source", TOKEN_SOURCES)
 @pytest.mark.parametrize("data", UNUSUAL)
-def test_unusual_documents_go_to_the_full_reader(data: bytes) -> None:
-    doc = load_yaml(data, "f.yaml")
+def test_unusual_documents_go_to_the_full_reader(data: bytes, source: str) -> None:
+    with tokens_from(source):
+        doc = load_yaml(data, "f.yaml")
     assert doc._positions is not None, "the full reader ran at load"
     full = full_read(data)
     assert repr(doc.data) == repr(full.data)
@@ -204,10 +231,13 @@ _documents = st.recursive(
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=_documents, flow=st.booleans())
-def test_fast_reader_agrees_with_pyyaml_on_generated_documents(data: object, flow: bool) -> None:
+@given(data=_documents, flow=st.booleans(), source=st.sampled_from(TOKEN_SOURCES))
+def test_fast_reader_agrees_with_pyyaml_on_generated_documents(
+    data: object, flow: bool, source: str
+) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, allow_unicode=True).encode()
-    doc = load_yaml(text, "f.yaml")
+    with tokens_from(source):
+        doc = load_yaml(text, "f.yaml")
     expected = yaml.load(text, Loader=yaml.CSafeLoader)
     assert doc.diagnostics == []
     assert repr(doc.data) == repr(expected)
@@ -320,3 +350,52 @@ def test_the_fast_reader_keeps_one_string_of_each_repeated_name() -> None:
     v0, v1 = first["versions"][0], second["versions"][0]
     assert v0["version"] is v1["version"] and v0["region"] is v1["region"]
     assert v0["ai_application"] is not v1["ai_application"]  # names, not every value
+
+
+EVENT_CLASSES = sorted(yamlload._TOKEN_MAKERS)  # every event class the parser makes
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"a: [1, {b: c}]\n", b"base: &b {x: 1}\none: *b\n", b"a: [1, 2\n", b"a: 1\n---\nb: 2\n"],
+    ids=["read fast", "left to the full reader", "a syntax error", "two documents"],
+)
+def test_the_parser_has_its_own_event_classes_back_however_a_read_ends(data: bytes) -> None:
+    load_yaml(data, "f.yaml")
+    assert {n: getattr(yaml._yaml, n) for n in EVENT_CLASSES} == {
+        n: getattr(yaml.events, n) for n in EVENT_CLASSES
+    }
+    events = list(yaml.parse(b"a: [1]\n", Loader=yaml.CSafeLoader))  # what others get
+    assert [type(e).__name__ for e in events][:4] == [
+        "StreamStartEvent",
+        "DocumentStartEvent",
+        "MappingStartEvent",
+        "ScalarEvent",
+    ]
+
+
+def test_places_read_in_another_thread_during_fast_reads_are_exact() -> None:
+    """A place is read from real events (their marks) while another thread reads fast with the
+    classes swapped: each waits for the other, and neither sees the other's events."""
+    big = b"".join(b"a%d:\n  b: [x, {c: 'y'}]\n" % i for i in range(3000))
+    marked = load_yaml(b"top:\n  inner: [1, 2]\n", "m.yaml")
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read_fast() -> None:
+        try:
+            while not stop.is_set():
+                assert load_yaml(big, "big.yaml").data["a2999"] == {"b": ["x", {"c": "y"}]}
+        except BaseException as exc:  # reported by the main thread
+            errors.append(exc)
+
+    reader = threading.Thread(target=read_fast)
+    reader.start()
+    try:
+        for _ in range(50):
+            marked._positions = marked._raw = None
+            assert marked.place(("top", "inner", 1)) == Place("m.yaml", 2, 14)
+    finally:
+        stop.set()
+        reader.join()
+    assert errors == []

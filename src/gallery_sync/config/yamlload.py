@@ -1,7 +1,8 @@
 """YAML with positions, paid for only when asked.
 
 Two readers of the same bytes. The fast one builds plain data straight from libyaml's C event
-stream: no node tree, no positions, about 1.1x the bare event parse. It handles what gallery
+stream: no node tree, no positions, no event objects (see _tokens), about 1.05x the bare event
+parse (`yaml.parse`). It handles what gallery
 files are made of (mappings, lists, plain and quoted scalars) and hands anything else (anchors,
 aliases, merge keys, tags, repeated keys, deep nesting, syntax errors) to the full reader: the C
 composer and a hand walk that records every key's line and column, refuses repeated keys and
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -26,12 +29,15 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.events import (
     AliasEvent,
+    DocumentEndEvent,
     DocumentStartEvent,
     MappingEndEvent,
     MappingStartEvent,
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
+    StreamEndEvent,
+    StreamStartEvent,
 )
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from yaml.reader import ReaderError
@@ -253,15 +259,105 @@ class _Unusual(Exception):
 # The keys whose values the fast reader keeps one string of, as list items (see _read_fast).
 _REPEATED = frozenset({"version", "region", "status", "visibility"})
 
+# The fast reader's tokens, one per event: a scalar is (value, plain) and a container's start
+# or end one of these; anything the fast reader leaves to the full one is _ODD.
+_MAP, _SEQ, _END, _SKIP, _DOC, _ODD = (object() for _ in range(6))
+_Token = Any
+
+
+def _scalar_token(anchor: Any, tag: Any, implicit: tuple[bool, bool], value: str, *_: Any) -> Any:
+    return (value, implicit[0]) if anchor is None and tag is None else _ODD
+
+
+def _start_token(kind: Any) -> Callable[..., Any]:
+    def start(anchor: Any, tag: Any, *_: Any) -> Any:
+        return kind if anchor is None and tag is None else _ODD
+
+    return start
+
+
+_SEQUENCE_START, _MAPPING_START = _start_token(_SEQ), _start_token(_MAP)
+
+
+# libyaml's Cython parser (yaml._yaml) makes each event by calling the event class it imported
+# from yaml.events, whose __init__ is Python: a third of the reader's time in a 10,000-asset
+# file's 800,000 events (0.48 s of get_event, 0.37 s with these). The fast reader puts these
+# callables in their place, in that module, for as long as it reads: each returns a token and
+# builds no event. See _tokens.
+_TOKEN_MAKERS: dict[str, Callable[..., Any]] = {
+    "StreamStartEvent": lambda *_: _SKIP,
+    "StreamEndEvent": lambda *_: None,
+    "DocumentStartEvent": lambda *_: _DOC,
+    "DocumentEndEvent": lambda *_: _SKIP,
+    "AliasEvent": lambda *_: _ODD,
+    "ScalarEvent": _scalar_token,
+    "SequenceStartEvent": _SEQUENCE_START,
+    "MappingStartEvent": _MAPPING_START,
+    "SequenceEndEvent": lambda *_: _END,
+    "MappingEndEvent": lambda *_: _END,
+}
+# The same tokens from real events: where the event classes cannot be swapped (PyYAML without
+# its C extension, or one whose parser no longer finds them in its module's globals).
+_TOKEN_OF: dict[type, Callable[[Any], Any]] = {
+    StreamStartEvent: lambda e: _SKIP,
+    DocumentStartEvent: lambda e: _DOC,
+    DocumentEndEvent: lambda e: _SKIP,
+    AliasEvent: lambda e: _ODD,
+    ScalarEvent: lambda e: _scalar_token(e.anchor, e.tag, e.implicit, e.value),
+    SequenceStartEvent: lambda e: _SEQUENCE_START(e.anchor, e.tag),
+    MappingStartEvent: lambda e: _MAPPING_START(e.anchor, e.tag),
+    SequenceEndEvent: lambda e: _END,
+    MappingEndEvent: lambda e: _END,
+}
+# Held while the event classes are swapped, and by every other reader of events (which need
+# real ones, with their marks): a reader in another thread never sees a token.
+_EVENTS = threading.Lock()
+
+
+@contextmanager
+def _tokens(data: bytes) -> Iterator[Callable[[], _Token]]:
+    """The token of each event of `data` in turn, then None: from libyaml's parser with its
+    event classes swapped for _TOKEN_MAKERS, and put back after, however the read ends."""
+    events = sys.modules.get("yaml._yaml") if _Loader is not yaml.SafeLoader else None
+    with _EVENTS:
+        saved = {n: getattr(events, n) for n in _TOKEN_MAKERS if hasattr(events, n)}
+        try:
+            for name in saved:
+                setattr(events, name, _TOKEN_MAKERS[name])
+            parser = _Loader(data)
+            try:
+                get_event = parser.get_event
+                first = get_event()
+                if first is not _SKIP:  # the swap did not take: real events, made into tokens
+                    yield _real_tokens(parser, first)
+                else:
+                    yield get_event
+            finally:
+                parser.dispose()
+        finally:
+            for name, original in saved.items():
+                setattr(events, name, original)
+
+
+def _real_tokens(parser: Any, first: Any) -> Callable[[], _Token]:
+    get_event = parser.get_event
+    pending = [first]
+
+    def next_token() -> _Token:
+        event = pending.pop() if pending else get_event()
+        if event is None or type(event) is StreamEndEvent:
+            return None
+        return _TOKEN_OF[type(event)](event)
+
+    return next_token
+
 
 def _read_fast(data: bytes) -> Any:
     """Plain data from the event stream, or _Unusual for anything beyond the common subset."""
-    parser = _Loader(data)
     resolvable = _IMPLICIT.keys()
     resolved: dict[str, Any] = {}
     names: dict[str, str] = {}
-    try:
-        get_event = parser.get_event
+    with _tokens(data) as next_token:
         # The enclosing (container, is_mapping) of each open level.
         stack: list[tuple[Any, bool]] = []
         root: Any = None
@@ -270,22 +366,17 @@ def _read_fast(data: bytes) -> Any:
         key: str | None = None
         documents = 0
         while True:
-            event = get_event()
-            if event is None:
-                return root
-            kind = type(event)
-            if kind is ScalarEvent:
-                if event.anchor is not None or event.tag is not None:
-                    raise _Unusual
-                value: Any = event.value
+            token = next_token()
+            if token.__class__ is tuple:
+                value, plain = token
                 if in_mapping and key is None:
-                    if value in current or (value == "<<" and event.implicit[0]):
+                    if value in current or (value == "<<" and plain):
                         raise _Unusual  # a repeated key, or a merge key
                     # One string per distinct key, as json.loads keeps them: a gallery file
                     # names the same dozen keys 10,000s of times.
                     key = names.setdefault(value, value)
                     continue
-                if event.implicit[0] and value[:1] in resolvable:
+                if plain and value[:1] in resolvable:
                     # Plain values that may be typed repeat (1.0.0, true, 90): resolved once.
                     found = resolved.get(value, resolved)
                     if found is resolved:
@@ -295,24 +386,25 @@ def _read_fast(data: bytes) -> Any:
                     # Names that repeat across assets (regions, version numbers, categories,
                     # users) kept once: 7 MiB of the 10,000-asset config's Assets.
                     value = names.setdefault(value, value)
-            elif kind is MappingStartEvent or kind is SequenceStartEvent:
-                if event.anchor is not None or event.tag is not None or len(stack) >= MAX_DEPTH:
-                    raise _Unusual
-                if in_mapping and key is None:
-                    raise _Unusual  # a list or mapping as a key
-                value = {} if kind is MappingStartEvent else []
-            elif kind is MappingEndEvent or kind is SequenceEndEvent:
+            elif token is _END:
                 current, in_mapping = stack.pop()
                 key = None
                 continue
-            elif kind is AliasEvent:
-                raise _Unusual
-            else:
-                if kind is DocumentStartEvent:
-                    documents += 1
-                    if documents > 1:
-                        raise _Unusual  # the full reader refuses a second document
+            elif token is _MAP or token is _SEQ:
+                if len(stack) >= MAX_DEPTH or (in_mapping and key is None):
+                    raise _Unusual  # too deep, or a list or mapping as a key
+                value = {} if token is _MAP else []
+            elif token is None:
+                return root
+            elif token is _SKIP:
                 continue
+            elif token is _DOC:
+                documents += 1
+                if documents > 1:
+                    raise _Unusual  # the full reader refuses a second document
+                continue
+            else:
+                raise _Unusual  # an anchor, an alias or a tag
             # Store the scalar or new container in the current one.
             if in_mapping:
                 current[key] = value
@@ -321,11 +413,9 @@ def _read_fast(data: bytes) -> Any:
                 current.append(value)
             else:
                 root = value
-            if kind is not ScalarEvent:
+            if token is _MAP or token is _SEQ:
                 stack.append((current, in_mapping))
-                current, in_mapping = value, kind is MappingStartEvent
-    finally:
-        parser.dispose()
+                current, in_mapping = value, token is _MAP
 
 
 _NOT_READ: Any = object()
@@ -339,11 +429,17 @@ def _read_marked(
 
     With `keep`: no data (None), the places of the kept paths only, and (in place of the
     texts) the values of the kept scalars."""
-    positions: dict[Path_, tuple[int, int]] = {}
-    raw: dict[Path_, Any] = {}
     everything = keep is None
     kept = keep if keep is not None else _any_path
-    parser = _Loader(data)
+    with _EVENTS:
+        return _read_marked_events(_Loader(data), everything, kept)
+
+
+def _read_marked_events(
+    parser: Any, everything: bool, kept: Callable[[Path_], bool]
+) -> tuple[Any, dict[Path_, tuple[int, int]], dict[Path_, Any]]:
+    positions: dict[Path_, tuple[int, int]] = {}
+    raw: dict[Path_, Any] = {}
     try:
         get_event = parser.get_event
         # (container, is_mapping, path) of each open level; `index` counts list items.
