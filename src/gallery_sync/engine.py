@@ -47,7 +47,9 @@ def make_plan(
 ) -> Plan:
     """Read what the plan needs of the gallery (the caller's state, the applications its new
     versions name) and plan. UsageError for a target that is nowhere."""
-    state = gallery.read_state(set(desired.assets) | set(targets))
+    # The desired assets go along: one the gallery holds in that very state (its kept state
+    # digest is theirs) is not read, a no-change plan reads only digests.
+    state = gallery.read_state(set(desired.assets) | set(targets), same_as=desired.assets)
     unknown = sorted(set(targets) - set(desired.assets) - set(state.assets))
     if unknown:
         raise UsageError(f"--target {', '.join(unknown)}: no such asset in the config or gallery")

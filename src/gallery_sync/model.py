@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any, NamedTuple
+
+import orjson
 
 
 class Status(str, enum.Enum):
@@ -188,6 +191,11 @@ CONTENT_FIELDS = tuple(f.name for f in FIELDS if f.content)
 _state = attrgetter(*ASSET_FIELDS, "versions")
 
 
+# Of the state digest's form: a digest kept by an older form never matches a new one's, so
+# a change of the canonical form costs one full read, never a wrong match.
+_DIGEST_FORMAT = b"gallery-state-1"
+
+
 @dataclass(frozen=True, slots=True)
 class Asset:
     """One model asset; `cover` is the sha256 of the cover image, `revision` the gallery's."""
@@ -213,6 +221,51 @@ class Asset:
     def same_state(self, other: Asset) -> bool:
         """`self.to_json() == other.to_json()`, without building either in the common case."""
         return _state(self) == _state(other) or self.to_json() == other.to_json()
+
+    def state_digest(self) -> str:
+        """A digest of the asset's owner and state (every field but its id and revision): two
+        assets of one digest are the same state (same_state) of one publisher's. Stores keep
+        it with each asset they write, so that a plan reads only digests of the assets it
+        would not change (see GalleryState.completed).
+
+        Made of the fields as they are, not of the canonical form (3 us an asset, not 10):
+        two forms of one state (versions in another order, users of another set order) are
+        put in one order here; one this misses (a duration limit's auto_renew where days is
+        unlimited) only makes the asset read whole."""
+        visibility, limit = self.visibility, self.duration_limit
+        fields = orjson.dumps(
+            (
+                self.publisher,
+                self.title,
+                self.cover,
+                self.description,
+                sorted(self.categories),
+                visibility.level,
+                sorted(visibility.users),
+                limit.days,
+                limit.auto_renew,
+                self.status,
+                sorted(self.versions),  # by number first: each number is there once
+            ),
+            default=tuple,  # the versions: named tuples, which orjson leaves to `default`
+        )
+        return hashlib.blake2b(fields, digest_size=16, person=_DIGEST_FORMAT).hexdigest()
+
+    def at_revision(self, revision: int) -> Asset:
+        """This asset as a gallery holds it at `revision`."""
+        return Asset(
+            self.id,
+            self.publisher,
+            self.title,
+            self.versions,
+            self.cover,
+            self.description,
+            self.categories,
+            self.visibility,
+            self.duration_limit,
+            self.status,
+            revision,
+        )
 
     @property
     def released_versions(self) -> list[Version]:
@@ -407,3 +460,12 @@ class GalleryState:
     """The assets a gallery holds, by id (any publisher: ownership is checked by the rules)."""
 
     assets: Mapping[str, Asset]
+
+    def completed(self, unchanged: Mapping[str, int], same_as: Mapping[str, Asset]) -> GalleryState:
+        """With the assets a gallery found the same state as `same_as` (their state digests
+        were the same), by id and the revision it holds each at."""
+        if not unchanged:
+            return self
+        return GalleryState(
+            {**self.assets, **{i: same_as[i].at_revision(r) for i, r in unchanged.items()}}
+        )

@@ -337,7 +337,9 @@ def test_import_never_writes_outside_its_folder(ws: Workspace) -> None:
     # A gallery written before ids were checked, or by a hostile client: ids are not trusted.
     db = sqlite3.connect(ws.root / ".gallery" / "gallery.db")
     db.execute(
-        "INSERT INTO assets VALUES ('../../../pwned', 'acme-ml', 'T', NULL, ?, '[]', "
+        "INSERT INTO assets (id, publisher, title, cover, description, categories, visibility, "
+        "duration_limit, status, revision, created_at, updated_at) "
+        "VALUES ('../../../pwned', 'acme-ml', 'T', NULL, ?, '[]', "
         "'\"only_me\"', '\"unlimited\"', 'released', 1, 'now', 'now')",
         ("d" * 400,),
     )

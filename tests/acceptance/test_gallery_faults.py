@@ -68,9 +68,11 @@ def sql(ws: Workspace, script: str) -> None:
         ("UPDATE assets SET visibility = 'not json{'", "assets.visibility of 'aaa' is not JSON"),
         ("UPDATE assets SET status = 'gone'", "assets.status of 'aaa' is 'gone', not one of"),
         (
-            # The search index's triggers name the column: SQLite drops it only without them.
+            # The search index's and the state digest's triggers name the column: SQLite
+            # drops it only without them.
             "DROP TRIGGER assets_fts_insert; DROP TRIGGER assets_fts_update; "
-            "DROP TRIGGER assets_fts_delete; ALTER TABLE assets DROP COLUMN title",
+            "DROP TRIGGER assets_fts_delete; DROP TRIGGER assets_state_edited; "
+            "ALTER TABLE assets DROP COLUMN title",
             "table assets: no such column: title",
         ),
         (

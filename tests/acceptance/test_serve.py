@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
+from gallery_sync.errors import GallerySyncError
+from gallery_sync.gallery import http
 from helpers import APPS, FLOWERS, Workspace, config, copy_example
 from served import Served, env_with, served_fixture, served_pg_fixture  # noqa: F401
 
@@ -334,6 +337,57 @@ def test_state_for_plan_is_gzipped_and_names_owners_of_others_ids(served: Served
     assets = response.json()["assets"]
     assert len(assets) == 31 and assets["theirs"]["publisher"] == "other"
     assert assets["theirs"]["title"] == "" and assets["theirs"]["versions"] == {}
+
+
+def test_state_with_known_digests_answers_own_unchanged_assets_by_revision(
+    served: Served,
+) -> None:
+    acme, other = publisher(served, "acme"), publisher(served, "other")
+    for name in ("flowers", "tulips"):
+        create(served, acme, name)
+    create(served, other, "theirs")
+    held = {**api(served, "GET", "/v1/state", acme).json()["assets"]}
+    held.update(api(served, "GET", "/v1/state", other).json()["assets"])
+    digest = {i: http._asset(a).state_digest() for i, a in held.items()}
+    known = {"flowers": digest["flowers"], "tulips": "0" * 32, "theirs": digest["theirs"]}
+    ids = ["flowers", "tulips", "theirs"]
+    response = api(served, "POST", "/v1/state", acme, json={"ids": ids, "known": known})
+    body = response.json()
+    assert body["unchanged"] == {"flowers": 1}  # another's, in its state, is still a stub
+    assert sorted(body["assets"]) == ["theirs", "tulips"]
+    assert body["assets"]["theirs"]["title"] == ""
+    # A config's worth of ids and digests is more than other routes' 1 MiB of body.
+    many = {f"asset-{n:06}": "0" * 32 for n in range(30_000)}
+    large = api(served, "POST", "/v1/state", acme, json={"ids": list(many), "known": many})
+    assert len(large.request.content) > 2**20 and large.status_code == 200
+    assert large.json()["unchanged"] == {} and sorted(large.json()["assets"]) == ids[:2]
+    for hostile in ({"flowers": "0" * 65}, {"x" * 201: "0"}, ["flowers"]):
+        refused = api(served, "POST", "/v1/state", acme, json={"ids": ids, "known": hostile})
+        assert refused.status_code == 422 and refused.json()["code"] == "request-invalid"
+
+
+def test_the_client_refuses_an_unchanged_asset_it_did_not_ask_about(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    acme = publisher(served, "acme")
+    create(served, acme, "flowers")
+    gallery = http.HttpGallery(served.url, token=acme)
+    try:
+        wanted = gallery.read_state().assets
+        assert gallery.read_state(["flowers"], same_as=wanted).assets == wanted
+        answer = gallery._ok
+
+        def lying(response: Any) -> Any:
+            body = answer(response)
+            if "unchanged" in body:
+                body["unchanged"]["nowhere"] = 1
+            return body
+
+        monkeypatch.setattr(gallery, "_ok", lying)
+        with pytest.raises(GallerySyncError, match="not asked about"):
+            gallery.read_state(["flowers"], same_as=wanted)
+    finally:
+        gallery.close()
 
 
 def test_healthz_metrics_and_openapi(served: Served) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,26 @@ class GalleryContract:
     def test_anonymous_callers_have_no_state(self, as_: As) -> None:
         create(as_("acme"), "flowers", asset("public"))
         assert as_(None).read_state(["flowers"]).assets == {}
+
+    def test_read_state_same_as_gives_what_a_whole_read_gives(self, as_: As) -> None:
+        """An asset the caller wants in the state the gallery holds is answered from the
+        wanted one at the gallery's revision; the rest as read_state reads it."""
+        g = as_("acme")
+        for name in ("flowers", "tulips", "roses"):
+            create(g, name, asset())
+        create(as_("other"), "secret", asset())
+        ids = ["flowers", "tulips", "roses", "secret", "new"]
+        whole = g.read_state(ids).assets
+        as_config_has_it = whole["flowers"].at_revision(0)
+        wanted = {
+            "flowers": as_config_has_it,
+            "tulips": replace(as_config_has_it, id="tulips", title="Changed"),
+            "secret": replace(as_config_has_it, id="secret"),  # another publisher's
+            "new": replace(as_config_has_it, id="new"),
+        }
+        assert g.read_state(ids, same_as=wanted).assets == whole
+        assert g.read_state(ids, same_as={}).assets == whole
+        assert as_(None).read_state(ids, same_as=wanted).assets == {}
 
     # --- writes: as the principal, never the request -----------------------------------
 

@@ -407,6 +407,53 @@ class StoreContract:
         assert caught.value.code == "gallery-unavailable"
         assert dump(store) == before
 
+    # --- State digests: kept by every write, cleared by an edit by other means ---------------
+
+    def test_each_write_keeps_the_state_digest_of_what_it_stored(self, store: Any) -> None:
+        assert write(store, create("flowers"), create("tulips", "Tulips")) == [1, 1]
+        assert write(store, retitle("flowers", 1, "Two")) == [2]
+        stored = read(store, "flowers", "tulips")
+        assert store.state_digests("acme") == {
+            i: (a.state_digest(), a.revision) for i, a in stored.items()
+        }
+        assert store.state_digests("bob") == {}
+
+    @pytest.mark.parametrize(
+        "edit",
+        [
+            "UPDATE assets SET title = 'Edited' WHERE id = 'flowers'",
+            "UPDATE assets SET visibility = '\"only_me\"' WHERE id = 'flowers'",
+            "UPDATE assets SET publisher = 'bob' WHERE id = 'flowers'",
+            "UPDATE versions SET status = 'discontinued' WHERE asset_id = 'flowers'",
+            "INSERT INTO versions (asset_id, version, region, ai_application, description, "
+            "status, created_at) VALUES ('flowers', '2.0.0', 'cn-north-4', 'app', '', "
+            "'released', 'then')",
+            "DELETE FROM versions WHERE asset_id = 'flowers'",
+        ],
+        ids=["title", "visibility", "publisher", "a version", "a new version", "no versions"],
+    )
+    def test_an_edit_by_other_means_clears_the_state_digest(self, store: Any, edit: str) -> None:
+        write(store, create("flowers"), create("tulips", "Tulips"))
+        store.db.execute(edit)
+        owner = read(store, "flowers")["flowers"].publisher
+        assert store.state_digests(owner)["flowers"] == (None, 1)
+        tulips = read(store, "tulips")["tulips"]
+        assert store.state_digests("acme")["tulips"] == (tulips.state_digest(), 1)
+
+    def test_an_edit_of_what_is_not_state_keeps_it(self, store: Any) -> None:
+        write(store, create("flowers"))
+        store.db.execute("UPDATE assets SET created_at = 'then', updated_at = 'then'")
+        flowers = read(store, "flowers")["flowers"]
+        assert store.state_digests("acme") == {"flowers": (flowers.state_digest(), 1)}
+
+    def test_a_damaged_revision_or_digest_reads_as_none(self, store: Any) -> None:
+        write(store, create("flowers"), create("tulips", "Tulips"))
+        store.db.execute("UPDATE assets SET state_digest = 'not it' WHERE id = 'tulips'")
+        if isinstance(store, SqliteStore):  # typed columns elsewhere: SQLite's hold anything
+            store.db.execute("UPDATE assets SET revision = 'one' WHERE id = 'flowers'")
+            assert store.state_digests("acme")["flowers"] == (None, "one")
+        assert store.state_digests("acme")["tulips"] == ("not it", 1)  # a mismatch, read whole
+
     # --- Searching released assets (the web gallery) ---------------------------------------
 
     def keep(self, store: Any, *assets: Asset) -> None:
@@ -569,6 +616,8 @@ class TestSqliteStore(StoreContract):
         assert store.schema_version() == migrations.LATEST
         flowers = gallery.read_state().assets["flowers"]
         assert (flowers.title, flowers.revision, flowers.cover) == ("Flowers 2", 2, SHA_V1)
+        # The assets it held are given their state digests, as a write keeps them.
+        assert store.state_digests("acme-ml") == {"flowers": (flowers.state_digest(), 2)}
         assert gallery.cover(SHA_V1) == b"\x89PNG fake cover"
         assert [e.message for e in gallery.history()] == ["retitle", "made by 0.1"]
         # Its applications are the embedded catalog's (account ''), as plan and apply see it.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
 from gallery_sync.gallery import Principal, Role, WriteRequest, open_gallery
 from gallery_sync.gallery.migrations import LATEST
 from gallery_sync.gallery.service import BATCH_SIZE, GalleryService
-from gallery_sync.model import Application, Operation, OpKind
+from gallery_sync.model import Application, Asset, Operation, OpKind
 
 AGREED = frozenset({"digital-content-publishing", "ai-gallery-service"})
 V1 = {"region": "cn-north-4", "ai_application": "app", "description": "", "status": "released"}
@@ -639,3 +640,54 @@ def test_a_catalog_change_after_the_read_is_seen_by_the_write(gallery: GallerySe
     assert refusal(gallery, {**ASSET, "categories": ["ocr"], "versions": app2}) == (
         "unknown-category"
     )
+
+
+def test_a_state_read_against_wanted_assets_reads_whole_only_what_differs(
+    gallery: GalleryService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("flowers", "tulips", "roses"):
+        write(gallery, Operation(OpKind.CREATE, value=ASSET), revision=None, asset=name)
+    whole = gallery.read_state().assets
+    wanted = {i: a.at_revision(0) for i, a in whole.items()}
+    wanted["tulips"] = replace(wanted["tulips"], title="Changed")
+    read: list[object] = []
+    original = gallery.store.assets
+
+    def reads(**filters: object) -> object:
+        read.append(filters)
+        return original(**filters)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(gallery.store, "assets", reads)
+    assert gallery.read_state(set(wanted), same_as=wanted).assets == whole
+    assert read == [{"ids": ["tulips"]}]  # flowers and roses: their digests only
+    read.clear()
+    gallery.read_state(set(wanted))  # without: every asset read whole
+    assert read == [{"publisher": "acme"}]
+
+
+def test_a_gallery_migrated_with_a_damaged_asset_keeps_no_digests_and_says_the_damage(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'g.db'}"
+    g = open_gallery(url, create=True, principal=Principal.embedded("acme"))
+    assert isinstance(g, GalleryService)
+    g.add_application(Application("app", "cn-north-4"))
+    for name in ("flowers", "tulips"):
+        write(g, Operation(OpKind.CREATE, value=ASSET), revision=None, asset=name)
+    g.close()
+    db = sqlite3.connect(tmp_path / "g.db")  # back to version 3, one asset damaged
+    for trigger in ("assets_state_edited", "versions_added", "versions_edited", "versions_removed"):
+        db.execute(f"DROP TRIGGER {trigger}")
+    db.execute("ALTER TABLE assets DROP COLUMN state_digest")
+    db.execute("DELETE FROM schema_migrations WHERE version = 4")
+    db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    db.execute("UPDATE assets SET categories = 'not json{' WHERE id = 'tulips'")
+    db.commit()
+    db.close()
+    again = open_gallery(url, principal=Principal.embedded("acme"))
+    assert isinstance(again, GalleryService)
+    assert again.store.schema_version() == LATEST
+    assert again.store.state_digests("acme") == {"flowers": (None, 1), "tulips": (None, 1)}
+    wanted = {i: Asset.from_json(i, "acme", ASSET) for i in ("flowers", "tulips")}
+    with pytest.raises(GalleryUnavailable, match=r"assets\.categories of 'tulips' is not JSON"):
+        again.read_state(list(wanted), same_as=wanted)

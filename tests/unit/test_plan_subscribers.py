@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import replace
 from pathlib import Path
 
@@ -45,7 +45,9 @@ class FakeGallery:
     def account(self) -> str | None:
         return None
 
-    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+    def read_state(
+        self, ids: Collection[str] = (), *, same_as: Mapping[str, Asset] | None = None
+    ) -> GalleryState:
         return GalleryState({"flowers": FLOWERS, "tulips": TULIPS})
 
     def catalog(self, applications: Collection[tuple[str, str]] | None = None) -> Catalog:

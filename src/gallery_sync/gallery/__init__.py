@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from gallery_sync.errors import GalleryRefusal, GalleryUnavailable
-from gallery_sync.model import Application, Catalog, GalleryState, Operation
+from gallery_sync.model import Application, Asset, Catalog, GalleryState, Operation
 from gallery_sync.model import SubscriberSummary as SubscriberSummary  # a gallery's answer
 
 if TYPE_CHECKING:
@@ -126,10 +126,14 @@ class Gallery(Protocol):
         keys (all of them for None). An unknown key brings the whole list along, so that the
         rules can say which application was probably meant."""
 
-    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+    def read_state(
+        self, ids: Collection[str] = (), *, same_as: Mapping[str, Asset] | None = None
+    ) -> GalleryState:
         """The caller's own assets, plus, for each of `ids` another publisher holds, a stub
         naming its owner (so that plan can say asset-owned-by-other). Without an account (the
-        embedded gallery's reader): every asset."""
+        embedded gallery's reader): every asset. `same_as` (the assets a plan wants): an asset
+        whose kept state digest is its digest is not read, but given as it is there, at the
+        gallery's revision (GalleryState.completed)."""
 
     def write_assets(self, requests: Sequence[WriteRequest]) -> WriteBatches:
         """Each write atomic on its own, committed in batches: yields each committed batch's

@@ -158,13 +158,30 @@ class HttpGallery:
             allowed_registries=tuple(self._get("/v1/registries")["allowed_registries"]),
         )
 
-    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+    def read_state(
+        self, ids: Collection[str] = (), *, same_as: Mapping[str, Asset] | None = None
+    ) -> GalleryState:
         joined = ",".join(sorted(ids))
-        if len(joined) <= GET_IDS_LIMIT:
+        if same_as:
+            # The state digest of each: the gallery answers only the revision of an asset it
+            # holds in that state, not the asset.
+            known = {i: a.state_digest() for i, a in same_as.items()}
+            query = {"ids": sorted(ids), "known": known}
+            body = self._ok(self._send("POST", "/v1/state", body=query))
+        elif len(joined) <= GET_IDS_LIMIT:
             body = self._get("/v1/state", ids=joined or None)
         else:
             body = self._ok(self._send("POST", "/v1/state", body={"ids": sorted(ids)}))
-        return GalleryState({i: _asset(a) for i, a in body["assets"].items()})
+        state = GalleryState({i: _asset(a) for i, a in body["assets"].items()})
+        unchanged = body.get("unchanged") or {}
+        if not same_as:
+            return state
+        if not all(i in same_as and type(r) is int for i, r in unchanged.items()):
+            raise GallerySyncError(
+                f"{self.url} answered an unchanged asset that was not asked about, or one "
+                "without a revision: it is not a gallery-sync server of this version"
+            )
+        return state.completed(unchanged, same_as)
 
     def write_assets(self, requests: Sequence[WriteRequest]) -> WriteBatches:
         if not requests:

@@ -17,12 +17,14 @@ from gallery_sync.gallery import migrations
 from gallery_sync.gallery.service import AuditRecord, StoredWrite
 from gallery_sync.gallery.sqlstore import (
     ASSET_COLUMNS,
+    STATE_DIGESTS,
     VERSION_COLUMNS,
     CatalogReads,
     Damaged,
     SqlTables,
     TxTables,
     assets_from_rows,
+    digests_from_rows,
     rows_of,
 )
 from gallery_sync.model import (
@@ -560,6 +562,16 @@ class SqliteStore(_CatalogReads, SqlTables):
         # One read of everything, filtered here: the embedded gallery holds one publisher's
         # assets, and a second query by publisher would only cost time. (PostgreSQL: WHERE.)
         return {k: a for k, a in assets.items() if a.publisher == publisher}
+
+    def state_digests(self, publisher: str) -> dict[str, tuple[str | None, int]]:
+        # The columns an asset is read from are asked for too, without a row: a gallery damaged
+        # so that no asset can be read (a column gone) is said so, as by `assets`.
+        try:
+            self.db.execute(f"SELECT {ASSET_COLUMNS} FROM assets LIMIT 0").fetchall()
+            self.db.execute(f"SELECT {VERSION_COLUMNS} FROM versions LIMIT 0").fetchall()
+            return digests_from_rows(self.db.execute(STATE_DIGESTS, (publisher,)))
+        except sqlite3.Error as exc:
+            raise _read_failure(self.db, exc, lambda: _explain_assets(self.db, None)) from exc
 
     def owners(self, ids: Collection[str]) -> dict[str, str]:
         if not ids:

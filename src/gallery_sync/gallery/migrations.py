@@ -66,6 +66,23 @@ def _seed(db: Database) -> None:
     db.executemany("INSERT INTO agreements VALUES (?, ?)", list(DEFAULT_AGREEMENTS.items()))
 
 
+def _keep_state_digests(db: Database) -> None:
+    """The state digests of the assets a gallery holds already, as their writes would have
+    kept them. A gallery one of whose assets cannot be read keeps none: each read reads
+    whole, and says what is damaged, as before."""
+    from gallery_sync.gallery.sqlstore import ASSET_COLUMNS, VERSION_COLUMNS, assets_from_rows
+
+    try:
+        assets = assets_from_rows(
+            db.execute(f"SELECT {VERSION_COLUMNS} FROM versions").fetchall(),
+            db.execute(f"SELECT {ASSET_COLUMNS} FROM assets").fetchall(),
+        )
+        digests = [(a.state_digest(), a.id) for a in assets.values()]
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError):
+        return
+    db.executemany("UPDATE assets SET state_digest = ? WHERE id = ?", digests)
+
+
 @dataclass(frozen=True, slots=True)
 class Migration:
     version: int
@@ -79,6 +96,11 @@ class Migration:
         shared = [s.strip() for s in text.split(";") if s.strip()]
         return shared + list(self.by_dialect.get(dialect.name, ()))
 
+
+# An asset's columns its state digest covers (all but id, revision and times).
+_STATE_COLUMNS = (
+    "publisher, title, cover, description, categories, visibility, duration_limit, status"
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     # 1: the embedded gallery's first format, exactly (files made by 0.1 are at version 1).
@@ -169,6 +191,56 @@ CREATE INDEX assets_newest ON assets (status, created_at, id)
                 "ALTER TABLE assets ADD COLUMN search tsvector GENERATED ALWAYS AS "
                 "(to_tsvector('simple', title || ' ' || description)) STORED",
                 "CREATE INDEX assets_search ON assets USING GIN (search)",
+            ),
+        },
+    ),
+    # 4: each asset's state digest (model.Asset.state_digest), kept by every write of the
+    # asset, so that a plan reads only digests of what it would not change. An edit by other
+    # means (a state column of the asset, a row of its versions) clears it, in the database
+    # itself: that asset is then read whole, and a damaged value still said so. NULL (rows
+    # written before this version) reads whole too.
+    Migration(
+        4,
+        "ALTER TABLE assets ADD COLUMN state_digest TEXT",
+        _keep_state_digests,
+        by_dialect={
+            "sqlite": (
+                f"CREATE TRIGGER assets_state_edited AFTER UPDATE OF {_STATE_COLUMNS} ON assets "
+                "WHEN new.state_digest IS old.state_digest AND new.state_digest IS NOT NULL "
+                "BEGIN UPDATE assets SET state_digest = NULL WHERE rowid = new.rowid; END",
+                *(
+                    f"CREATE TRIGGER versions_{name} AFTER {event} ON versions BEGIN "
+                    "UPDATE assets SET state_digest = NULL "
+                    f"WHERE id IN ({rows}) AND state_digest IS NOT NULL; END"
+                    for name, event, rows in (
+                        ("added", "INSERT", "new.asset_id"),
+                        ("edited", "UPDATE", "old.asset_id, new.asset_id"),
+                        ("removed", "DELETE", "old.asset_id"),
+                    )
+                ),
+            ),
+            "postgresql": (
+                "CREATE FUNCTION gallery_state_edited() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN NEW.state_digest := NULL; RETURN NEW; END $$",
+                f"CREATE TRIGGER assets_state_edited BEFORE UPDATE OF {_STATE_COLUMNS} ON assets "
+                "FOR EACH ROW WHEN (NEW.state_digest IS NOT DISTINCT FROM OLD.state_digest) "
+                "EXECUTE FUNCTION gallery_state_edited()",
+                # Per statement, over its rows (a transition table): a COPY of 50,000
+                # versions runs it once.
+                "CREATE FUNCTION gallery_versions_edited() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN UPDATE assets SET state_digest = NULL WHERE state_digest IS NOT NULL "
+                "AND id IN (SELECT asset_id FROM edited); RETURN NULL; END $$",
+                *(
+                    f"CREATE TRIGGER versions_{name} AFTER {event} ON versions "
+                    f"REFERENCING {table} TABLE AS edited FOR EACH STATEMENT "
+                    "EXECUTE FUNCTION gallery_versions_edited()"
+                    for name, event, table in (
+                        ("added", "INSERT", "NEW"),
+                        ("edited_from", "UPDATE", "OLD"),
+                        ("edited_to", "UPDATE", "NEW"),
+                        ("removed", "DELETE", "OLD"),
+                    )
+                ),
             ),
         },
     ),

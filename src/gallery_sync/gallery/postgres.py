@@ -164,6 +164,13 @@ class _PgTx(_PgReads, TxTables):
                 self.db.executemany(SAVE_ASSETS, changed_assets)
                 _copy(cursor, "versions", VERSION_ROW, new_versions)
                 self.db.executemany(SAVE_VERSIONS, changed_versions)
+                if rows.digests:  # after the versions (see SAVE_DIGESTS), in one statement
+                    digests, ids = zip(*rows.digests, strict=True)
+                    self.db.execute(
+                        "UPDATE assets SET state_digest = d.digest "
+                        "FROM unnest(?::text[], ?::text[]) AS d(digest, id) WHERE assets.id = d.id",
+                        (list(digests), list(ids)),
+                    )
                 _copy(cursor, "audit", AUDIT_ROW, rows.audit)
                 self.db.executemany(SAVE_SUBSCRIPTION, rows.subscriptions)
         except psycopg.Error as exc:

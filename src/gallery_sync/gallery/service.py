@@ -175,6 +175,10 @@ class Store(CatalogSource, Admin, Protocol):
     def owners(self, ids: Collection[str]) -> dict[str, str]:
         """id -> publisher of those of `ids` the store holds."""
 
+    def state_digests(self, publisher: str) -> dict[str, tuple[str | None, int]]:
+        """id -> (the state digest kept with it, None for none; its revision), of the
+        publisher's assets: kept by every write, cleared by an edit by other means."""
+
     def page_assets(self, after: str | None, limit: int) -> list[Asset]:
         """Up to `limit` assets in id order, after the id `after` (None: from the first)."""
 
@@ -375,14 +379,49 @@ class GalleryService:
             self._read_catalog = ReadCatalog.of(version, whose, catalog, keys)
         return catalog
 
-    def read_state(self, ids: Collection[str] = ()) -> GalleryState:
+    def read_state(
+        self, ids: Collection[str] = (), *, same_as: Mapping[str, Asset] | None = None
+    ) -> GalleryState:
+        if not same_as:
+            return self.read_changed(ids, _no_digest)[0]
+        digests: dict[str, str] = {}
+
+        def digest_of(asset_id: str) -> str | None:  # only of assets the gallery has a digest of
+            asset = same_as.get(asset_id)
+            return None if asset is None else digests.setdefault(asset_id, asset.state_digest())
+
+        state, unchanged = self.read_changed(ids, digest_of)
+        return state.completed(unchanged, same_as)
+
+    def read_changed(
+        self, ids: Collection[str], digest_of: Callable[[str], str | None]
+    ) -> tuple[GalleryState, dict[str, int]]:
+        """read_state, but for the caller's own assets whose kept state digest is
+        `digest_of(id)`: those are not read, only their revisions returned (by id)."""
         account = self.principal.account
         if account is None:
-            return GalleryState(self.store.assets() if self._sees_all else {})
-        own = self.store.assets(publisher=account)
-        others = self.store.owners([i for i in ids if i not in own]) if ids else {}
+            return GalleryState(self.store.assets() if self._sees_all else {}), {}
+        unchanged: dict[str, int] = {}
+        kept = self.store.state_digests(account) if digest_of is not _no_digest else {}
+        for asset_id, (digest, revision) in kept.items():
+            if digest is not None and digest_of(asset_id) == digest:
+                unchanged[asset_id] = revision
+        if not unchanged:
+            own = self.store.assets(publisher=account)
+        elif 2 * len(unchanged) < len(kept):  # most are read: one read of all, not by ids
+            own = {
+                i: a for i, a in self.store.assets(publisher=account).items() if i not in unchanged
+            }
+        else:
+            own = self.store.assets(ids=[i for i in kept if i not in unchanged])
+            own = {i: a for i, a in own.items() if a.publisher == account}
+        others = (
+            self.store.owners([i for i in ids if i not in own and i not in unchanged])
+            if ids
+            else {}
+        )
         stubs = {i: Asset(i, owner, "", ()) for i, owner in others.items() if owner != account}
-        return GalleryState({**own, **stubs} if stubs else own)
+        return GalleryState({**own, **stubs} if stubs else own), unchanged
 
     def write_assets(
         self, requests: Sequence[WriteRequest], *, idempotency_key: str | None = None
@@ -560,6 +599,11 @@ def _term_end(term: rules.Term | None, asset: Asset, now: str) -> str | None:
     if term is None:
         return rules.NOT_SUBSCRIBED
     return rules.running_term(term, asset, now).end
+
+
+def _no_digest(asset_id: str) -> str | None:
+    """No state digest to compare: every asset is read whole."""
+    return None
 
 
 def write_assets(

@@ -215,6 +215,11 @@ class SqlTables(CatalogReads):
 
     # --- Assets, audit, covers ---------------------------------------------------------------
 
+    def state_digests(self, publisher: str) -> dict[str, tuple[str | None, int]]:
+        """id -> (its kept state digest, its revision) of the publisher's assets; the digest
+        None where none is kept, or where what is kept is not a digest."""
+        return digests_from_rows(self._rows(STATE_DIGESTS, (publisher,)))
+
     def page_assets(self, after: str | None, limit: int) -> list[Asset]:
         """Up to `limit` assets in id order, after the id `after` (None: from the first)."""
         rows = self._rows(
@@ -523,6 +528,8 @@ SAVE_VERSIONS = f"""
 INSERT INTO versions ({VERSION_ROW}) VALUES (?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (asset_id, version) DO UPDATE SET description = excluded.description,
   status = excluded.status"""
+# After the versions: an edit of a version clears its asset's digest (migration 4's triggers).
+SAVE_DIGESTS = "UPDATE assets SET state_digest = ? WHERE id = ?"
 SAVE_AUDIT = f"INSERT INTO audit ({AUDIT_ROW}) VALUES (?, ?, ?, ?, ?, ?)"
 SAVE_SUBSCRIPTION = """
 INSERT INTO subscriptions (asset, account, started_at, ends_at, auto_renew) VALUES (?, ?, ?, ?, ?)
@@ -543,6 +550,7 @@ class Rows:
     versions: list[tuple[Any, ...]]
     audit: list[tuple[Any, ...]]
     subscriptions: list[tuple[Any, ...]]  # running terms the writes settled
+    digests: list[tuple[str, str]]  # (state digest, id) of each asset written
     # The assets the writes make (no row of theirs, nor of their versions, is stored yet): a
     # store may insert their rows outright instead of as upserts (PostgreSQL: COPY).
     created: frozenset[str] = frozenset()
@@ -552,6 +560,7 @@ class Rows:
             (SAVE_COVERS, self.covers),
             (SAVE_ASSETS, self.assets),
             (SAVE_VERSIONS, self.versions),
+            (SAVE_DIGESTS, self.digests),
             (SAVE_AUDIT, self.audit),
             (SAVE_SUBSCRIPTION, self.subscriptions),
         ]
@@ -577,8 +586,10 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
     records: list[AuditRecord] = []
     settled: list[tuple[Any, ...]] = []
     created: set[str] = set()
+    digests: list[tuple[str, str]] = []
     for write in writes:
         a = write.asset
+        digests.append((a.state_digest(), a.id))
         assets.append(
             (
                 a.id,
@@ -610,7 +621,19 @@ def rows_of(writes: Sequence[StoredWrite], audit: Sequence[AuditRecord] = ()) ->
         (stamp, r.account, r.asset, dumps(r.change).decode(), r.plan_hash, r.message)
         for r in (*records, *audit)
     ]
-    return Rows(covers, assets, versions, rows, settled, frozenset(created))
+    return Rows(covers, assets, versions, rows, settled, digests, frozenset(created))
+
+
+STATE_DIGESTS = "SELECT id, state_digest, revision FROM assets WHERE publisher = ?"
+
+
+def digests_from_rows(rows: Iterable[Any]) -> dict[str, tuple[str | None, int]]:
+    """id -> (digest, revision) of STATE_DIGESTS' rows: the digest None where the row's digest
+    or revision is not what it must be (the asset is then read whole, and its damage said)."""
+    return {
+        asset_id: (digest if type(digest) is str and type(revision) is int else None, revision)
+        for asset_id, digest, revision in rows
+    }
 
 
 ASSET_COLUMNS = (

@@ -22,10 +22,13 @@ from gallery_sync.gallery import open_store, shown_url
 from gallery_sync.gallery.service import Store
 from gallery_sync.server import fastpath, problems
 
-# Request bodies: the batch write route carries covers (5 MiB each) and up to 500 writes.
+# Request bodies: the batch write route carries covers (5 MiB each) and up to 500 writes;
+# plan's state query the ids and state digests of a config's assets (up to 100,000 of each).
 WRITES_LIMIT = 64 * 1024 * 1024
+STATE_LIMIT = 32 * 1024 * 1024
 BODY_LIMIT = 1024 * 1024
 WRITES_PATH = "/v1/writes"
+STATE_PATH = "/v1/state"
 MAX_LABEL_SETS = 1000
 
 log = logging.getLogger("gallery_sync.server")
@@ -123,7 +126,14 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        limit = WRITES_LIMIT if scope["path"] == WRITES_PATH else BODY_LIMIT
+        path = scope["path"]
+        limit = (
+            WRITES_LIMIT
+            if path == WRITES_PATH
+            else STATE_LIMIT
+            if path == STATE_PATH
+            else BODY_LIMIT
+        )
         status = 500
         sent = False
         too_large = False

@@ -435,9 +435,14 @@ def audit(
 # --- what plan and apply use ---------------------------------------------------------------
 
 
-def _state(g: ServedGallery, ids: list[str]) -> Response:
-    state = g.read_state(ids)
-    body = {"assets": {i: _asset_json(a) for i, a in state.assets.items()}}
+def _state(g: ServedGallery, ids: list[str], known: dict[str, str] | None = None) -> Response:
+    if known:
+        state, unchanged = g.read_changed(ids, known.get)
+    else:
+        state, unchanged = g.read_state(ids), {}
+    body: dict[str, Any] = {"assets": {i: _asset_json(a) for i, a in state.assets.items()}}
+    if known:
+        body["unchanged"] = unchanged
     return _json(body)
 
 
@@ -452,11 +457,20 @@ def state(g: Gallery, ids: Annotated[str, Query(max_length=8000)] = "") -> Respo
 class StateQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     ids: list[Annotated[str, Field(max_length=200)]] = Field(default=[], max_length=MAX_IDS)
+    # id -> the state digest the client has of it: such an asset the gallery holds in that
+    # state is answered in `unchanged`, by its revision alone, not in `assets`.
+    known: dict[Annotated[str, Field(max_length=200)], Annotated[str, Field(max_length=64)]] = (
+        Field(default={}, max_length=MAX_IDS)
+    )
 
 
-@router.post("/v1/state", summary="As GET /v1/state, for more ids than a URL holds")
+@router.post(
+    "/v1/state",
+    summary="As GET /v1/state, for more ids than a URL holds; with `known`, an asset held in "
+    "the state the client has (its state digest) is answered by its revision alone",
+)
 def state_many(g: Gallery, body: StateQuery) -> Response:
-    return _state(g, body.ids)
+    return _state(g, body.ids, body.known)
 
 
 def _count(request: Request, outcomes: list[Any]) -> None:
