@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, overload
 
 from gallery_sync.diagnostics import Diagnostic
 from gallery_sync.errors import GalleryRefusal, GallerySyncError
 from gallery_sync.files import FileRefused, read_regular
 from gallery_sync.gallery import Gallery, WriteRequest
 from gallery_sync.model import Operation
-from gallery_sync.plan import AssetPlan, Plan
+from gallery_sync.plan import AssetPlan, NewOperations, Plan
 
 COVER_LIMIT = 5 << 20  # SPEC section 1: a cover image is at most 5 MiB
 
@@ -87,27 +88,20 @@ def apply_plan(
         raise GallerySyncError("the plan has errors; fix them and plan again")
     report = ApplyReport()
     changed = plan.changed
-    # Each asset's operations made once: a new asset's create value is built when asked for.
-    operations = [tuple(asset.operations) for asset in changed]
-    shas = [_covers_of(ops) for ops in operations]
-    covers = _read_covers(plan, set().union(*shas))
+    covers = _read_covers(plan, set().union(*map(_covers_of_asset, changed)))
     plan_hash = plan.digest()
     stop = should_stop or (lambda: False)
     started = time.perf_counter()
     accepted = frozenset(plan.accepted_agreements)  # one set for every request: one rules context
-    requests = [
-        WriteRequest(
-            asset.id,
-            asset.revision,
-            ops,
-            accepted,
-            plan_hash,
-            message,
-            {sha: covers[sha] for sha in mine if sha in covers},
-        )
-        for asset, ops, mine in zip(changed, operations, shas, strict=True)
-    ]
-    batches = gallery.write_assets(requests)
+
+    def request(index: int) -> WriteRequest:
+        asset = changed[index]
+        # Its operations made once: a new asset's create value is built when asked for.
+        ops = tuple(asset.operations)
+        mine = {sha: covers[sha] for sha in _covers_of(ops) if sha in covers}
+        return WriteRequest(asset.id, asset.revision, ops, accepted, plan_hash, message, mine)
+
+    batches = gallery.write_assets(_Requests(request, range(len(changed))))
     stopping = False
     try:
         while True:
@@ -136,6 +130,66 @@ def apply_plan(
         ]
         report.seconds = time.perf_counter() - started
     return report
+
+
+# Requests kept once made: the batch being written and the next one being gathered.
+KEPT_REQUESTS = 1024
+
+
+class _Requests(Sequence[WriteRequest]):
+    """The write requests of a plan's changed assets, each made when the gallery reaches it,
+    and let go once KEPT_REQUESTS later ones were made: the create values of 30,000 new assets
+    held at once were a third of apply's peak memory. A slice is a view sharing what is made,
+    so that a batch gathered and then written makes each request once."""
+
+    __slots__ = ("_indices", "_lock", "_made", "_make")
+
+    def __init__(
+        self,
+        make: Callable[[int], WriteRequest],
+        indices: range,
+        made: dict[int, WriteRequest] | None = None,
+        lock: threading.Lock | None = None,
+    ) -> None:
+        self._make, self._indices = make, indices
+        self._made = {} if made is None else made
+        # A served gallery gathers batches in several threads at once.
+        self._lock = threading.Lock() if lock is None else lock
+
+    def __len__(self) -> int:
+        return len(self._indices)
+
+    @overload
+    def __getitem__(self, index: int) -> WriteRequest: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> _Requests: ...
+
+    def __getitem__(self, index: int | slice) -> WriteRequest | _Requests:
+        if isinstance(index, slice):
+            return _Requests(self._make, self._indices[index], self._made, self._lock)
+        at = self._indices[index]
+        made = self._made.get(at)
+        if made is None:
+            made = self._make(at)
+            with self._lock:
+                self._made[at] = made
+                while len(self._made) > KEPT_REQUESTS:
+                    del self._made[next(iter(self._made))]  # the first made
+        return made
+
+    def __iter__(self) -> Iterator[WriteRequest]:
+        for index in range(len(self._indices)):
+            yield self[index]
+
+
+def _covers_of_asset(asset: AssetPlan) -> set[str]:
+    """_covers_of its operations, a new asset's without building its create value."""
+    ops = asset.operations
+    if isinstance(ops, NewOperations):
+        cover = ops.asset.cover
+        return {cover} if isinstance(cover, str) else set()
+    return _covers_of(ops)
 
 
 def _covers_of(operations: Sequence[Operation]) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from operator import attrgetter
@@ -424,6 +424,40 @@ class Application(NamedTuple):
     name: str
     region: str
     image: str | None = None
+
+
+_NO_APPLICATION: Any = object()
+
+
+class Applications(Mapping[tuple[str, str], Application]):
+    """Applications by (region, name), each kept as its image alone (None for a model): a
+    plan adding 125,000 versions looks up as many, and an Application apiece was 10 MiB of
+    its peak. One is made when asked for, equal to the one stored."""
+
+    __slots__ = ("_images",)
+
+    def __init__(self, images: dict[tuple[str, str], str | None]) -> None:
+        self._images = images
+
+    def __getitem__(self, key: tuple[str, str]) -> Application:
+        return Application(key[1], key[0], self._images[key])
+
+    def get(self, key: tuple[str, str], default: Any = None) -> Any:
+        image = self._images.get(key, _NO_APPLICATION)
+        return default if image is _NO_APPLICATION else Application(key[1], key[0], image)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._images
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._images)
+
+    def __len__(self) -> int:
+        return len(self._images)
+
+    def with_images(self) -> dict[tuple[str, str], str]:
+        """The image of each that runs one."""
+        return {key: image for key, image in self._images.items() if image is not None}
 
 
 @dataclass(frozen=True, slots=True)

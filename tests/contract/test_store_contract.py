@@ -265,6 +265,36 @@ class StoreContract:
         assert store.applications(keys, "acme") == targeted
         assert store.applications(keys[:1], "acme") == {keys[0]: Application("a1", "cn-north-4")}
 
+    def test_a_look_up_by_list_streams_and_keeps_the_asking_keys_own_strings(
+        self, store: Any
+    ) -> None:
+        image = "swr.cn-north-4.myhuaweicloud.com/acme/ocr@sha256:" + "a" * 64
+        store.add_application(Application("a1", "cn-north-4"), account="acme")
+        store.add_application(Application("a2", "cn-north-4", image), account="acme")
+        store.add_application(Application("a3", "cn-east-3"), account="acme")
+        # Keys made at run time, as a config's are: equal to the rows', not the same objects.
+        keys = [
+            ("".join(["cn-", r]), "".join(["a", n]))
+            for r, n in (("north-4", "1"), ("north-4", "2"), ("east-3", "3"), ("east-3", "9"))
+        ]
+        targeted = dict(store.applications(keys, "acme"))
+        store.LIST_FROM_KEYS, store.ROWS_PER_FETCH = 2, 1  # the whole list, a row a fetch
+        listed = store.applications(keys, "acme")
+        assert (
+            dict(listed)
+            == targeted
+            == {
+                keys[0]: Application("a1", "cn-north-4"),
+                keys[1]: Application("a2", "cn-north-4", image),
+                keys[2]: Application("a3", "cn-east-3"),
+            }
+        )
+        assert listed.get(keys[3]) is None and keys[3] not in listed and len(listed) == 3
+        for key in keys[:3]:
+            found = next(k for k in listed if k == key)
+            assert found is key  # the key's own tuple and strings, not the rows'
+            assert listed[key].name is key[1] and listed[key].region is key[0]
+
     def test_keys_of_several_regions_in_chunks_find_each_its_own(self, store: Any) -> None:
         for region in ("cn-north-4", "cn-east-3"):
             for name in ("a1", "a2", "a3"):

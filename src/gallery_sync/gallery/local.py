@@ -59,6 +59,14 @@ class _CatalogReads(CatalogReads):
         except sqlite3.Error as exc:
             raise _read_failure(self.db, exc) from exc
 
+    def _each_row(self, query: str, args: Sequence[Any] = ()) -> Iterator[Any]:
+        try:
+            cursor = self.db.execute(query, args)
+            while rows := cursor.fetchmany(self.ROWS_PER_FETCH):
+                yield from rows
+        except sqlite3.Error as exc:
+            raise _read_failure(self.db, exc) from exc
+
     def _damaged(self, exc: Exception) -> Exception:
         return _read_failure(self.db, exc)
 

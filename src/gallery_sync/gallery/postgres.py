@@ -94,6 +94,14 @@ class _PgReads(CatalogReads):
         except psycopg.Error as exc:
             raise self._damaged(exc) from exc
 
+    def _each_row(self, sql: str, args: Sequence[Any] = ()) -> Iterator[Any]:
+        try:
+            cursor = self.db.execute(sql, args)
+            while rows := cursor.fetchmany(self.ROWS_PER_FETCH):
+                yield from rows
+        except psycopg.Error as exc:
+            raise self._damaged(exc) from exc
+
     def _damaged(self, exc: Exception) -> Exception:
         return GalleryUnavailable(f"cannot read the gallery {self.shown}: {_first_line(exc)}")
 

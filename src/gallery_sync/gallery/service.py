@@ -27,6 +27,7 @@ from gallery_sync.gallery import (
 from gallery_sync.gallery.search import SearchPage, WebSession
 from gallery_sync.model import (
     Application,
+    Applications,
     Asset,
     Catalog,
     GalleryState,
@@ -94,7 +95,11 @@ class ReadCatalog:
         for key in keys:
             if key in found:
                 names.setdefault(key[0], set()).add(key[1])
-        images = {k: a.image for k, a in found.items() if a.image is not None}
+        images = (
+            found.with_images()
+            if isinstance(found, Applications)
+            else {k: a.image for k, a in found.items() if a.image is not None}
+        )
         return cls(version, whose, replace(catalog, applications={}), names, images)
 
 
@@ -119,7 +124,7 @@ class CatalogSource(Protocol):
 
     def applications(
         self, keys: Collection[AppKey], account: str = EMBEDDED_ACCOUNT
-    ) -> dict[AppKey, Application]:
+    ) -> Mapping[AppKey, Application]:
         """Only the account's applications with these keys (targeted: a plan reads a few of
         thousands)."""
 
@@ -257,12 +262,13 @@ def compose_catalog(
     """The catalog with `account`'s applications of `keys` (all for None; none for no
     account). A key the store does not hold brings the account's whole list: the rules then
     name the application probably meant, and that only happens when a plan is wrong."""
-    found: dict[AppKey, Application] = {}
+    found: Mapping[AppKey, Application] = {}
     if account is not None and keys is None:
         found = {(a.region, a.name): a for a in source.list_applications(account)}
     elif account is not None and keys:
         found = source.applications(keys, account)
-        if len(found) < len(set(keys)):
+        asked = len(keys) if isinstance(keys, (set, frozenset)) else len(set(keys))
+        if len(found) < asked:
             found = {(a.region, a.name): a for a in source.list_applications(account)}
     return Catalog(
         categories=source.categories(),
