@@ -233,3 +233,21 @@ def test_the_default_visibility_note_only_when_the_file_names_none(ws: Workspace
     ws.write("gallery.yaml", config(FLOWERS.replace("    visibility: {visibility}\n", "")))
     absent = ws.run("plan")
     assert "gallery.yaml:8:3: " + refusal.format(note=note) in absent.out, absent.out
+
+
+def test_a_finding_in_a_config_with_anchors_is_placed_at_its_line(ws: Workspace) -> None:
+    # Read by the full reader (an anchor, an alias): the place of a plan's finding comes
+    # from a second read of the file, which must be the full reader's too.
+    ws.write(
+        "gallery.yaml",
+        config(
+            "  flowers:\n    title: &title Flowers\n    versions:\n"
+            '      - version: "1.0.0"\n        ai_application: flowers-resnet50\n'
+            "  daisies:\n    title: *title\n    versions:\n"
+            '      - version: "1.0.0"\n        ai_application: no-such-app\n'
+        ),
+    )
+    result = ws.run("plan")
+    assert result.code == 1, result.err
+    assert "gallery.yaml:17:9: [error] AI application 'no-such-app' not found" in result.out
+    assert "internal error" not in result.err

@@ -399,3 +399,24 @@ def test_places_read_in_another_thread_during_fast_reads_are_exact() -> None:
         stop.set()
         reader.join()
     assert errors == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"a: &x {b: 1}\nc: *x\nd:\n  - e\n",
+        b"a: &x 1\nc: 2\nd:\n  - e\n",
+        b"base: &b {b: 1}\nc:\n  <<: *b\n  x: 2\nd:\n  - e\n",
+        b"a: !!str 1\nc: 2\nd:\n  - e\n",
+    ],
+)
+def test_a_place_in_a_fully_read_document_whose_data_was_let_go_is_exact(text: bytes) -> None:
+    # A loader lets the data go after load; a place asked for later reads the bytes again.
+    # Anchors, aliases, tags and merge keys are the full reader's there too, as at load.
+    doc = load_yaml(text, "g.yaml")
+    assert doc.data is not None and doc._positions is not None  # read by the full reader
+    whole = Document("g.yaml", _positions={}, _raw={})
+    _read_full(whole, text)
+    again = Document("g.yaml", source=text)
+    assert again.kept_data() == whole.data == doc.data
+    assert again.place(("d", 0)) == whole.place(("d", 0)) == Place("g.yaml", text.count(b"\n"), 5)

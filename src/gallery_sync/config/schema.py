@@ -113,8 +113,46 @@ def fast_is_valid() -> Callable[[Any], bool]:
         import jsonschema_rs
     except ImportError:  # no wheel for this platform: the explaining validator does it all
         return lambda data: not any(True for _ in validator().iter_errors(data))
-    compiled = jsonschema_rs.validator_for(schema())
+    return _compiled(jsonschema_rs.validator_for(schema()))
 
+
+# What the document's schema may say of itself and of `assets` for the two part checks to
+# pass exactly when the whole does (fast_part_checks).
+_PLAIN_OBJECT = {"$schema", "$id", "title", "description", "type", "additionalProperties"}
+_PLAIN_ROOT = _PLAIN_OBJECT | {"required", "properties", "$defs"}
+_PLAIN_ASSETS = _PLAIN_OBJECT | {"propertyNames"}
+
+
+@cache
+def fast_part_checks() -> tuple[Callable[[Any], bool], Callable[[Any], bool]] | None:
+    """Compiled checks of a document's parts, for a loader that checks each asset as soon as
+    it is read and lets its parsed body go (no whole parse held): (one asset's body, the
+    document whatever its assets' bodies are). Together they pass exactly when
+    `fast_is_valid` of the whole does, the schema putting nothing on the document that
+    looks into an asset's body. None without jsonschema-rs, or for a schema not of that form.
+    """
+    try:
+        import jsonschema_rs
+    except ImportError:
+        return None
+    whole = schema()
+    assets = whole.get("properties", {}).get("assets", {})
+    asset = assets.get("additionalProperties")
+    if not (
+        set(whole) <= _PLAIN_ROOT
+        and set(assets) <= _PLAIN_ASSETS
+        and isinstance(asset, dict)
+        and set(asset) == {"$ref"}
+    ):
+        return None
+    top = {**whole, "properties": {**whole["properties"], "assets": {**assets}}}
+    top["properties"]["assets"]["additionalProperties"] = True
+    one: dict[str, Any] = {k: whole[k] for k in ("$schema", "$id", "$defs") if k in whole}
+    one.update(asset)
+    return _compiled(jsonschema_rs.validator_for(one)), _compiled(jsonschema_rs.validator_for(top))
+
+
+def _compiled(compiled: Any) -> Callable[[Any], bool]:
     def is_valid(data: Any) -> bool:
         try:
             return bool(compiled.is_valid(data))

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -217,8 +217,19 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load_yaml(data: bytes, file: str) -> Document:
-    """Parse one YAML document, never raising for bad input: problems become diagnostics."""
+# Called with the top-level mapping as read so far, an asset's id and its body, for each
+# entry of the top-level `assets` mapping as soon as it is read: what it returns is kept in
+# the body's place (see load_yaml).
+AssetReader = Callable[[dict[str, Any], str, Any], Any]
+
+
+def load_yaml(data: bytes, file: str, *, on_asset: AssetReader | None = None) -> Document:
+    """Parse one YAML document, never raising for bad input: problems become diagnostics.
+
+    `on_asset` sees each asset's body as soon as the fast reader has read it, and what it
+    returns is kept instead (a loader that takes the body keeps None: the parse of the whole
+    file is never held). Only the fast reader calls it: a document it hands to the full reader
+    keeps every body, as without `on_asset`."""
     doc = Document(file, source=data)
     encoding = next((name for bom, name in _UTF16_32_BOMS.items() if data.startswith(bom)), None)
     if encoding is not None:
@@ -243,7 +254,7 @@ def load_yaml(data: bytes, file: str) -> Document:
         return doc
     with _gc_paused():
         try:
-            doc.data = _read_fast(data)
+            doc.data = _read_fast(data, on_asset)
             return doc
         except (_Unusual, _Unreadable, yaml.YAMLError):
             pass  # the full reader says what it is, at its line
@@ -352,7 +363,7 @@ def _real_tokens(parser: Any, first: Any) -> Callable[[], _Token]:
     return next_token
 
 
-def _read_fast(data: bytes) -> Any:
+def _read_fast(data: bytes, on_asset: AssetReader | None = None) -> Any:
     """Plain data from the event stream, or _Unusual for anything beyond the common subset."""
     resolvable = _IMPLICIT.keys()
     resolved: dict[str, Any] = {}
@@ -389,6 +400,17 @@ def _read_fast(data: bytes) -> Any:
             elif token is _END:
                 current, in_mapping = stack.pop()
                 key = None
+                if (
+                    on_asset is not None
+                    and len(stack) == 2
+                    and in_mapping
+                    and root.__class__ is dict
+                    and current is root.get("assets")
+                ):
+                    # An asset's body ends (the top-level mapping, then assets, are open).
+                    assets = cast("dict[str, Any]", current)
+                    asset_id = next(reversed(assets))
+                    assets[asset_id] = on_asset(root, asset_id, assets[asset_id])
                 continue
             elif token is _MAP or token is _SEQ:
                 if len(stack) >= MAX_DEPTH or (in_mapping and key is None):
@@ -464,10 +486,18 @@ def _read_marked_events(
                 and kind is not MappingStartEvent
                 and (kind is not SequenceStartEvent)
             ):
+                if kind is AliasEvent:
+                    raise _Unusual
                 continue
+            if event.anchor is not None or event.tag is not None:
+                # A document the full reader read (its data let go, read again for a place):
+                # anchors, aliases, tags and merge keys are its business, as at load.
+                raise _Unusual
             mark = event.start_mark
             if in_mapping and key is None:
                 key = event.value
+                if kind is not ScalarEvent or (key == "<<" and event.implicit[0]):
+                    raise _Unusual
                 key_path: Path_ = (*path, key)
                 if everything or kept(key_path):
                     positions[key_path] = (mark.line + 1, mark.column + 1)
