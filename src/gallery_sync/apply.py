@@ -88,7 +88,10 @@ def apply_plan(
         raise GallerySyncError("the plan has errors; fix them and plan again")
     report = ApplyReport()
     changed = plan.changed
-    covers = _read_covers(plan, set().union(*map(_covers_of_asset, changed)))
+    wanted: set[str] = set()
+    for asset in changed:  # not set().union(*...): 30,000 empty sets at once are 6 MiB
+        wanted |= _covers_of_asset(asset)
+    covers = _read_covers(plan, wanted)
     plan_hash = plan.digest()
     stop = should_stop or (lambda: False)
     started = time.perf_counter()

@@ -155,6 +155,7 @@ class Parses:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         self.taken: list[str] = []
+        self.most_pending = 0
         real, take = loader.load_yaml, loader._Streaming.take
 
         def counted(*args: Any, **kwargs: Any) -> Any:
@@ -168,18 +169,21 @@ class Parses:
             result = take(streaming, top, asset_id, body)
             if result is None:
                 self.taken.append(asset_id)
+            self.most_pending = max(self.most_pending, len(streaming.pending))
             return result
 
         monkeypatch.setattr(loader, "load_yaml", counted)
         monkeypatch.setattr(loader._Streaming, "take", spied)
 
 
+@pytest.mark.parametrize("batch", [1, 500])
 @pytest.mark.parametrize("case", CASES)
 def test_a_config_read_while_parsed_is_the_one_read_whole(
-    case: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    case: str, batch: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(tmp_path, CASES[case])
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(loader._Streaming, "BATCH", batch)
     streamed = summary(load_config([str(tmp_path)]))
     with monkeypatch.context() as whole_only:
         whole_only.setattr(loader._Streaming, "of", classmethod(lambda cls, *args: None))
@@ -193,16 +197,18 @@ def test_a_clean_config_is_parsed_once_and_every_asset_read_while_parsed(
 ) -> None:
     write(tmp_path, CASES["two files"])
     parses = Parses(monkeypatch)
+    monkeypatch.setattr(loader._Streaming, "BATCH", 1)  # each body read as soon as it ends
     config = load_config([str(tmp_path)])
     assert config.valid and list(config.assets) == ["flowers", "invoices", "summarizer"]
     assert parses.count == 2 and parses.taken == ["flowers", "invoices", "summarizer"]
+    assert parses.most_pending == 0  # none held past its batch
 
 
 @pytest.mark.parametrize(
     ("case", "parses"),
     [
         ("a description file missing", 2),  # the first assets were let go: read again
-        ("defaults after the assets", 1),  # its first asset names no region: none let go
+        ("defaults after the assets", 2),
         ("a top-level key after the assets", 2),
         ("an asset out of shape", 2),
         ("an anchor", 1),  # the full reader: nothing was let go

@@ -52,3 +52,23 @@ def test_a_repeated_version_and_a_bad_status_are_refused_after_known_values() ->
     assert messages(twice) == ["the gallery refuses to store it: version '1.0.0' is listed twice"]
     status = replace(GOOD, status="released")  # type: ignore[arg-type]
     assert messages(status) and messages(replace(GOOD, status=Status.RELEASED)) == []
+
+
+def test_only_values_that_recur_across_assets_are_kept() -> None:
+    assets = [
+        replace(
+            GOOD,
+            id=f"asset-{i}",
+            title=f"Asset {i}",
+            versions=(Version("1.0.0", "cn-east-3", f"app-{i}"),),
+        )
+        for i in range(50)
+    ]
+    assert all(shape.check_asset(a) == [] for a in assets)
+    s = shape.shape()
+    assert {"1.0.0", "cn-east-3"} <= set(s.version.known()) | set(s.region.known())
+    # An asset's own values are checked every time, never kept: a big apply's would only grow.
+    assert not {f"asset-{i}" for i in range(50)} & set(s.asset_id.known())
+    assert not {f"Asset {i}" for i in range(50)} & set(s.title.known())
+    assert not {f"app-{i}" for i in range(50)} & set(s.application.known())
+    assert shape.check_asset(replace(assets[0], title="Asset\n0")) != []

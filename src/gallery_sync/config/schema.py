@@ -125,12 +125,12 @@ _PLAIN_ASSETS = _PLAIN_OBJECT | {"propertyNames"}
 
 @cache
 def fast_part_checks() -> tuple[Callable[[Any], bool], Callable[[Any], bool]] | None:
-    """Compiled checks of a document's parts, for a loader that checks each asset as soon as
-    it is read and lets its parsed body go (no whole parse held): (one asset's body, the
-    document whatever its assets' bodies are). Together they pass exactly when
-    `fast_is_valid` of the whole does, the schema putting nothing on the document that
-    looks into an asset's body. None without jsonschema-rs, or for a schema not of that form.
-    """
+    """Compiled checks of a document's parts, for a loader that checks its assets as soon
+    as they are read and lets their parsed bodies go (no whole parse held): (a mapping of
+    assets' bodies by id, the document whatever its assets' bodies are). Together they pass
+    exactly when `fast_is_valid` of the whole does, the schema putting nothing on the
+    document that looks into an asset's body. None without jsonschema-rs, or for a schema
+    not of that form."""
     try:
         import jsonschema_rs
     except ImportError:
@@ -147,9 +147,9 @@ def fast_part_checks() -> tuple[Callable[[Any], bool], Callable[[Any], bool]] | 
         return None
     top = {**whole, "properties": {**whole["properties"], "assets": {**assets}}}
     top["properties"]["assets"]["additionalProperties"] = True
-    one: dict[str, Any] = {k: whole[k] for k in ("$schema", "$id", "$defs") if k in whole}
-    one.update(asset)
-    return _compiled(jsonschema_rs.validator_for(one)), _compiled(jsonschema_rs.validator_for(top))
+    some: dict[str, Any] = {k: whole[k] for k in ("$schema", "$id", "$defs") if k in whole}
+    some.update(type="object", additionalProperties=asset)
+    return _compiled(jsonschema_rs.validator_for(some)), _compiled(jsonschema_rs.validator_for(top))
 
 
 def _compiled(compiled: Any) -> Callable[[Any], bool]:
