@@ -62,8 +62,13 @@ def write_plan_file(plan: Plan, path: Path) -> None:
         os.fchmod(fd, 0o666 & ~_umask())  # as any new file (mkstemp makes it 0600)
         with os.fdopen(fd, "wb") as out:
             for chunk in saved_chunks(plan):
-                # C1, bidi, ... as \u escapes: inert in `cat`, the same JSON values.
-                out.write(json_escaped(chunk.decode()).encode())
+                # C1, bidi, ... as \u escapes: inert in `cat`, the same JSON values. Most
+                # assets' JSON is ASCII without DEL, which holds none: written as it is (the
+                # escape costs ~6 us an asset, 0.6 s of a 100,000-asset plan --out).
+                if chunk.isascii() and b"\x7f" not in chunk:
+                    out.write(chunk)
+                else:
+                    out.write(json_escaped(chunk.decode()).encode())
         os.replace(tmp, path)
     except (OSError, orjson.JSONEncodeError) as exc:  # encode: e.g. a lone surrogate in a value
         if tmp is not None:

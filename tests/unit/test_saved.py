@@ -275,3 +275,20 @@ def test_the_plan_hash_is_streamed_over_the_same_bytes_as_the_whole_json() -> No
     body = a_plan().to_json()
     claimed = body.pop("plan_hash")
     assert content_hash(body) == claimed == a_plan().digest()
+
+
+@pytest.mark.parametrize("text", ["Ro\x7fses", "Ro\x9bses", "Ro\u202eses", "Rosés", "Roses"])
+def test_a_saved_plan_holds_no_character_that_acts_on_a_terminal(text: str, tmp_path: Path) -> None:
+    desired = {
+        "flowers": replace(BASE, description=text, revision=0),
+        "tulips": Asset("tulips", "acme", "Tulips", (V1,), description=text),
+    }
+    cfg = Config(publisher="acme", accepted_agreements=CONTEXT.accepted_agreements, assets=desired)
+    state = GalleryState({"flowers": BASE})
+    plan = build_plan(desired_state(cfg), state, CATALOG, gallery="sqlite:////g.db")
+    write_plan_file(plan, tmp_path / "p.json")
+    saved = (tmp_path / "p.json").read_text()
+    assert not any(c in saved for c in "\x7f\x9b\u202e")  # each one a \u escape
+    again = read_plan_file(tmp_path / "p.json")
+    assert again.to_json() == plan.to_json()
+    assert again.assets[1].operations[0].value["description"] == text
