@@ -101,7 +101,7 @@ def apply_plan(
         asset = changed[index]
         # Its operations made once: a new asset's create value is built when asked for.
         ops = tuple(asset.operations)
-        mine = {sha: covers[sha] for sha in _covers_of(ops) if sha in covers}
+        mine = {sha: covers[sha] for sha in _covers_of_asset(asset) if sha in covers}
         return WriteRequest(asset.id, asset.revision, ops, accepted, plan_hash, message, mine)
 
     batches = gallery.write_assets(_Requests(request, range(len(changed))))

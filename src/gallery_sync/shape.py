@@ -55,8 +55,8 @@ class Text:
         if known is not None and value in known:
             return None
         found = self._problem(value)
-        if found is None and self.repeats:
-            _keep(self.what, value)
+        if found is None:
+            self._keep(value)
         return found
 
     def fits(self, value: object) -> bool:
@@ -77,9 +77,15 @@ class Text:
             return True
         if pattern.fullmatch(value) is None:
             return False
-        if self.repeats:
-            _keep(self.what, value)
+        self._keep(value)
         return True
+
+    def _keep(self, value: str) -> None:
+        """Remember that `value` fits, if this rule's values recur across assets."""
+        global _fits_kept
+        if self.repeats and _fits_kept < _FITS_KEPT:
+            _FITS.setdefault(self.what, set()).add(value)
+            _fits_kept += 1
 
     def known(self) -> set[str] | frozenset[str]:
         """The values found to fit so far (a set that may grow while it is used)."""
@@ -95,13 +101,6 @@ class Text:
         if self.pattern is not None and self.pattern.fullmatch(value) is None:
             return f"{self.what} {quoted(value)} does not match {self.pattern.pattern}"
         return None
-
-
-def _keep(what: str, value: str) -> None:
-    global _fits_kept
-    if _fits_kept < _FITS_KEPT:
-        _FITS.setdefault(what, set()).add(value)
-        _fits_kept += 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +245,7 @@ def _fits(s: Shape, a: Asset) -> bool:
         return False
     # The sets of known values, looked up here once, not per version: most versions of a big
     # config name values already seen.
-    numbers, regions, applications = s.version.known(), s.region.known(), s.application.known()
+    numbers, regions = s.version.known(), s.region.known()  # applications: never kept
     for v in versions:
         if type(v) is not Version:
             return False
@@ -257,7 +256,7 @@ def _fits(s: Shape, a: Asset) -> bool:
             and type(application) is str
             and (number in numbers or s.version.fits(number))
             and (region in regions or s.region.fits(region))
-            and (application in applications or s.application.fits(application))
+            and s.application.fits(application)
             and s.version_description.fits(text)
             and type(v.status) is Status
             and v.status._value_ in s.statuses

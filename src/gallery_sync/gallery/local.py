@@ -52,20 +52,7 @@ class _CatalogReads(CatalogReads):
     """The catalog as stored, read in a transaction or outside one (CatalogSource)."""
 
     db: sqlite3.Connection
-
-    def _rows(self, query: str, args: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self.db.execute(query, args).fetchall()
-        except sqlite3.Error as exc:
-            raise _read_failure(self.db, exc) from exc
-
-    def _each_row(self, query: str, args: Sequence[Any] = ()) -> Iterator[Any]:
-        try:
-            cursor = self.db.execute(query, args)
-            while rows := cursor.fetchmany(self.ROWS_PER_FETCH):
-                yield from rows
-        except sqlite3.Error as exc:
-            raise _read_failure(self.db, exc) from exc
+    READ_ERRORS = (sqlite3.Error,)
 
     def _damaged(self, exc: Exception) -> Exception:
         return _read_failure(self.db, exc)

@@ -87,20 +87,7 @@ class _PgReads(CatalogReads):
     JSON_ROWS = "jsonb_array_elements(?::jsonb)"
     db: _Db
     shown: str
-
-    def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        try:
-            return self.db.execute(sql, args).fetchall()
-        except psycopg.Error as exc:
-            raise self._damaged(exc) from exc
-
-    def _each_row(self, sql: str, args: Sequence[Any] = ()) -> Iterator[Any]:
-        try:
-            cursor = self.db.execute(sql, args)
-            while rows := cursor.fetchmany(self.ROWS_PER_FETCH):
-                yield from rows
-        except psycopg.Error as exc:
-            raise self._damaged(exc) from exc
+    READ_ERRORS = (psycopg.Error,)
 
     def _damaged(self, exc: Exception) -> Exception:
         return GalleryUnavailable(f"cannot read the gallery {self.shown}: {_first_line(exc)}")

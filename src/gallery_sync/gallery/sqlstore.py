@@ -108,8 +108,12 @@ class Damaged(ValueError):
 
 class CatalogReads:
     """The catalog as stored, read by a store or inside one of its transactions (the
-    CatalogSource of gallery.service). `_rows` runs a read; `_damaged` is what a value that
-    cannot be decoded raises; `JSON_ROWS` spells a JSON array parameter as rows."""
+    CatalogSource of gallery.service). `_rows` runs a read on `db`; `_damaged` is what a
+    failed read (`READ_ERRORS`, the driver's) or a value that cannot be decoded raises;
+    `JSON_ROWS` spells a JSON array parameter as rows."""
+
+    db: Any
+    READ_ERRORS: tuple[type[Exception], ...] = ()
 
     JSON_ROWS = "json_each(?)"  # SQLite; PostgreSQL: jsonb_array_elements(?::jsonb)
     # Keys per targeted query (one JSON parameter each): a write batch names up to thousands.
@@ -122,11 +126,20 @@ class CatalogReads:
     ROWS_PER_FETCH = 2000
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        raise NotImplementedError
+        try:
+            rows: list[Any] = self.db.execute(sql, args).fetchall()
+            return rows
+        except self.READ_ERRORS as exc:
+            raise self._damaged(exc) from exc
 
     def _each_row(self, sql: str, args: Sequence[Any] = ()) -> Iterator[Any]:
         """`_rows`, fetched a few thousand at a time: for reads of a whole table."""
-        raise NotImplementedError
+        try:
+            cursor = self.db.execute(sql, args)
+            while rows := cursor.fetchmany(self.ROWS_PER_FETCH):
+                yield from rows
+        except self.READ_ERRORS as exc:
+            raise self._damaged(exc) from exc
 
     def _damaged(self, exc: Exception) -> Exception:
         raise NotImplementedError
